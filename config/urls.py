@@ -1,0 +1,9 @@
+"""URLs of DESIGN.md ("Interfaces that others rely on")."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+]

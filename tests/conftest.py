@@ -1,0 +1,94 @@
+"""The fixed cast of users (support agent, lead, owner of school A, owner of school B,
+anonymous) and the rules for tests that need PostgreSQL, Chromium or the shared corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test import Client
+
+from deliverability.models import School
+from tests import factories
+
+CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+
+
+def require(what: str, available: bool, why: str) -> None:
+    """Skip with a clear message, or fail when REQUIRE_<WHAT>=1 says it must be there."""
+    if available:
+        return
+    if os.environ.get(f"REQUIRE_{what.upper()}") == "1":
+        pytest.fail(f"REQUIRE_{what.upper()}=1 but {why}")
+    pytest.skip(why)
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests marked `postgres` run in the PostgreSQL pass of `make test`; in the SQLite pass
+    # they skip (make test's PostgreSQL pass is itself mandatory under REQUIRE_POSTGRES=1).
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass of `make test`")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    require("corpus", CORPUS_DIR.is_dir(), f"the shared corpus is not at {CORPUS_DIR}")
+    return CORPUS_DIR
+
+
+def _staff(username: str, group: str) -> User:
+    user = User.objects.create_user(username, f"{username}@platform.test", "demo", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def support(db: None) -> User:
+    return _staff("support", "Support agents")
+
+
+@pytest.fixture
+def lead(db: None) -> User:
+    return _staff("lead", "Deliverability leads")
+
+
+@pytest.fixture
+def school_a(db: None) -> School:
+    return factories.SchoolFactory(name="Akademia A", slug="school-a")
+
+
+@pytest.fixture
+def school_b(db: None) -> School:
+    return factories.SchoolFactory(name="Szkoła B", slug="school-b")
+
+
+@pytest.fixture
+def owner_a(school_a: School) -> User:
+    return factories.OwnerFactory(username="owner-a", school=school_a)
+
+
+@pytest.fixture
+def owner_b(school_b: School) -> User:
+    return factories.OwnerFactory(username="owner-b", school=school_b)
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return Client()
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client

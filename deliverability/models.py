@@ -184,6 +184,9 @@ class BounceEvent(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices, blank=True)
     message_id = models.CharField(max_length=998, blank=True, help_text=_("RFC Message-ID of the original."))
     provider_message_id = models.CharField(max_length=255, blank=True)
+    # "Once per message" (DESIGN.md): the RFC Message-ID when known, else the provider's
+    # message id, else the event itself; the policy counts distinct keys, not events.
+    message_key = models.CharField(max_length=998, blank=True)
     source = models.CharField(max_length=64, help_text=_("api:<scope>, dsn, webhook:<esp> or manual."))
     source_event_id = models.CharField(max_length=255)
     raw = models.JSONField(null=True, blank=True, help_text=_("The payload as received, for the timeline."))

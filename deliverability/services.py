@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from deliverability.addresses import domain_of, normalize_email, normalize_email_fast
@@ -237,49 +237,67 @@ def suppress(
     email = normalize_email(email) if via != SYSTEM_POLICY else email
     with transaction.atomic():
         _advisory_lock(_LOCK_ADDRESS, email)
-        existing = (
-            Suppression.objects.select_for_update()
-            .active()
-            .filter(email=email, school=school)
-            .first()
+        return _suppress_locked(
+            email=email, school=school, categories=categories, reason=reason, actor=actor, note=note,
+            cause=cause, via=via,
         )
-        if existing is None:
-            suppression = Suppression.objects.create(
-                email=email,
-                school=school,
-                categories=categories,
-                reason=reason,
-                cause=cause,
-                created_by=actor.user,
-                created_via=via,
-                note=_clean_text(note),
-            )
-            _append_change(suppression, ChangeKind.SUPPRESSED)
-            _audit(
-                actor=actor, action="suppression.created", target=suppression, email=email, school=school,
-                after=_suppression_state(suppression), note=note,
-            )
-            return suppression, ChangeKind.SUPPRESSED
 
-        new_categories = _wider(existing.categories, categories)
-        new_reason = reason if _REASON_RANK[reason] > _REASON_RANK[existing.reason] else existing.reason
-        if new_categories == existing.categories and new_reason == existing.reason:
-            # Nothing to widen, but the evidence is fresh: a lift decided on the older state
-            # (expected_updated_at) must not win over this bounce.
-            existing.updated_at = timezone.now()
-            existing.save(update_fields=["updated_at"])
-            return existing, None
-        before = _suppression_state(existing)
-        existing.categories, existing.reason = new_categories, new_reason
-        existing.cause = cause or existing.cause
-        existing.updated_at = timezone.now()
-        existing.save(update_fields=["categories", "reason", "cause", "updated_at"])
-        _append_change(existing, ChangeKind.WIDENED)
-        _audit(
-            actor=actor, action="suppression.widened", target=existing, email=email, school=school,
-            before=before, after=_suppression_state(existing), note=note,
+
+def _suppress_locked(
+    *,
+    email: str,
+    school: School | None,
+    categories: str,
+    reason: str,
+    actor: Actor,
+    note: str,
+    cause: BounceEvent | None,
+    via: str,
+) -> tuple[Suppression, str | None]:
+    """`suppress` for a caller that already holds the address lock in its transaction."""
+    existing = (
+        Suppression.objects.select_for_update()
+        .active()
+        .filter(email=email, school=school)
+        .first()
+    )
+    if existing is None:
+        suppression = Suppression.objects.create(
+            email=email,
+            school=school,
+            categories=categories,
+            reason=reason,
+            cause=cause,
+            created_by=actor.user,
+            created_via=via,
+            note=_clean_text(note),
         )
-        return existing, ChangeKind.WIDENED
+        _append_change(suppression, ChangeKind.SUPPRESSED)
+        _audit(
+            actor=actor, action="suppression.created", target=suppression, email=email, school=school,
+            after=_suppression_state(suppression), note=note,
+        )
+        return suppression, ChangeKind.SUPPRESSED
+
+    new_categories = _wider(existing.categories, categories)
+    new_reason = reason if _REASON_RANK[reason] > _REASON_RANK[existing.reason] else existing.reason
+    if new_categories == existing.categories and new_reason == existing.reason:
+        # Nothing to widen, but the evidence is fresh: a lift decided on the older state
+        # (expected_updated_at) must not win over this bounce.
+        existing.updated_at = timezone.now()
+        existing.save(update_fields=["updated_at"])
+        return existing, None
+    before = _suppression_state(existing)
+    existing.categories, existing.reason = new_categories, new_reason
+    existing.cause = cause or existing.cause
+    existing.updated_at = timezone.now()
+    existing.save(update_fields=["categories", "reason", "cause", "updated_at"])
+    _append_change(existing, ChangeKind.WIDENED)
+    _audit(
+        actor=actor, action="suppression.widened", target=existing, email=email, school=school,
+        before=before, after=_suppression_state(existing), note=note,
+    )
+    return existing, ChangeKind.WIDENED
 
 
 def lift_suppression(
@@ -434,15 +452,18 @@ def record_bounce(
             raw=_clean_json(raw),
             record_only=record_only,
         )
-        try:
-            with transaction.atomic():
-                event.save()
-        except IntegrityError:
-            # Only an address-less event can race here (addressed ones hold the lock).
-            existing = _existing_event(source, key, normalized)
-            if existing is None:
-                raise
-            return RecordedBounce(event=existing, created=False)
+        if normalized is not None:
+            event.save()  # the address lock makes the lookup above final
+        else:
+            try:
+                with transaction.atomic():
+                    event.save()
+            except IntegrityError:
+                # Address-less events hold no lock: a concurrent copy may have won.
+                existing = _existing_event(source, key, None)
+                if existing is None:
+                    raise
+                return RecordedBounce(event=existing, created=False)
         suppression, held = _apply_policy(event)
     return RecordedBounce(event=event, created=True, suppression=suppression, held=held)
 
@@ -487,7 +508,7 @@ def _apply_policy(event: BounceEvent, *, guard: bool = True) -> tuple[Suppressio
 
 def _policy_suppress(event: BounceEvent, school: School | None, categories: str, reason: str) -> Suppression | None:
     assert event.email is not None
-    suppression, change = suppress(
+    suppression, change = _suppress_locked(
         email=event.email, school=school, categories=categories, reason=reason,
         actor=SYSTEM, cause=event, via=SYSTEM_POLICY,
         note=f"{event.type} bounce ({event.reason}) from {event.source}",
@@ -570,12 +591,9 @@ def _held_by_incident(event: BounceEvent) -> bool:
     than INCIDENT_THRESHOLD distinct addresses of the domain failed with that reason within
     the window before the event. A pattern a lead confirmed within the window is not held."""
     window = timedelta(minutes=policy("INCIDENT_WINDOW_MINUTES"))
-    _advisory_lock(_LOCK_PATTERN, f"{event.domain}|{event.reason}")
     patterns = Incident.objects.filter(domain=event.domain, reason=event.reason)
-    incident = patterns.filter(status=IncidentStatus.OPEN).first()
+    incident = _open_or_trusted(patterns, window)
     if incident is None:
-        if patterns.filter(status=IncidentStatus.CONFIRMED, decided_at__gte=timezone.now() - window).exists():
-            return False
         window_start = event.occurred_at - window
         distinct = (
             BounceEvent.objects.filter(
@@ -589,17 +607,36 @@ def _held_by_incident(event: BounceEvent) -> bool:
         )
         if distinct <= policy("INCIDENT_THRESHOLD"):
             return False
-        incident = Incident.objects.create(
-            domain=event.domain, reason=event.reason, window_start=window_start, distinct_addresses=distinct
-        )
-        _audit(
-            actor=SYSTEM, action="incident.opened", target=incident,
-            after={"domain": incident.domain, "reason": incident.reason, "distinct_addresses": distinct},
-            note=f"{distinct} addresses at {event.domain} failed with {event.reason} within {window}",
-        )
+        # Over the threshold: serialize the opening so concurrent writers open one incident.
+        _advisory_lock(_LOCK_PATTERN, f"{event.domain}|{event.reason}")
+        incident = _open_or_trusted(patterns, window)
+        if incident is None:
+            incident = Incident.objects.create(
+                domain=event.domain, reason=event.reason, window_start=window_start, distinct_addresses=distinct
+            )
+            _audit(
+                actor=SYSTEM, action="incident.opened", target=incident,
+                after={"domain": incident.domain, "reason": incident.reason, "distinct_addresses": distinct},
+                note=f"{distinct} addresses at {event.domain} failed with {event.reason} within {window}",
+            )
+    if incident.status == IncidentStatus.CONFIRMED:
+        return False
     event.incident = incident
     event.save(update_fields=["incident"])
     return True
+
+
+def _open_or_trusted(patterns: Any, window: timedelta) -> Incident | None:
+    """The open incident of a pattern, else one a lead confirmed within the window (its
+    failures are real: not held again), else None."""
+    return (
+        patterns.filter(
+            Q(status=IncidentStatus.OPEN)
+            | Q(status=IncidentStatus.CONFIRMED, decided_at__gte=timezone.now() - window)
+        )
+        .order_by("-opened_at")
+        .first()
+    )
 
 
 def confirm_incident(*, incident: Incident, actor: Actor, note: str) -> list[Suppression]:

@@ -240,6 +240,9 @@ _PROVIDER_TEXT: Final[tuple[_TextRule, ...]] = (
         r"(?<!nadawcy )konto (?:jest |zosta[łl]o )?(?:zablokowane|nieaktywne)",
         _hard(_MAILBOX_NOT_FOUND),
     ),
+    # Google Groups: "the group you tried to contact may not exist, or you may not have permission to
+    # post messages to the group" (every translation links the Groups help centre): refused, two strikes
+    _rule(r"groups\.google\.com/support|(?:do not|don'?t|may not) have permission to post", _hard(_REJECTED)),
     # any: RFC 3463 x.1.7/x.1.8 wording about *our* envelope sender, and Microsoft 5.1.0 SPF
     # "not allowed to send from". Before the recipient rows: Postfix writes "Sender address
     # rejected: Domain not found", which is about our domain, not the recipient's.
@@ -325,19 +328,32 @@ _PROVIDER_TEXT: Final[tuple[_TextRule, ...]] = (
 _STRONG_PHRASES: Final[tuple[_TextRule, ...]] = (
     # "host not found", "domain not found", "no such domain"
     _rule(
-        r"host not found|host unknown|unknown host|domain (?:name )?not found|no such domain", _hard(_DOMAIN_NOT_FOUND)
+        r"host (?:[\w.-]+ )?not found|host unknown|unknown host|domain (?:name )?not found|no such domain",
+        _hard(_DOMAIN_NOT_FOUND),
     ),
+    # RFC 7505 in Exim's words: "an MX or SRV record indicated no SMTP service"
+    _rule(r"indicated no smtp service", _hard(_DOMAIN_NOT_FOUND)),
+    # "<host name> does not exist" (a dotted name, not an address: "553 mx.example.com does not exist")
+    _rule(r"(?<![@\w.-])(?:[a-z0-9-]+\.)+[a-z]{2,}\.? does(?: not|n'?t) exist", _hard(_DOMAIN_NOT_FOUND)),
     # "over quota", "mailbox full" (and "mailbox is full", "quota exceeded", "exceeded storage allocation")
     _rule(
-        r"over ?quota|quota exceeded|exceeded (?:the |their |his |her )?(?:storage|quota)|mail ?box (?:is )?full"
-        r"|mail ?box has exceeded|insufficient (?:disk )?space in (?:the )?mailbox",
+        r"over ?quota|quota exceeded|exceeded (?:the |their |his |her )?(?:storage|quota)"
+        r"|mail ?(?:box|folder) (?:is )?full|mail ?box (?:has )?exceed"
+        r"|insufficient (?:disk )?space in (?:the )?mailbox",
         _soft(_MAILBOX_FULL),
+    ),
+    # "message too large" (and "mail size limit exceeded", "message size exceeds ...": the x.2.3/x.3.4 wording)
+    _rule(
+        r"(?:message|mail) (?:size )?(?:limit )?(?:is )?too (?:large|big)|(?:message|mail) size (?:limit )?exceed"
+        r"|size limit exceeded|exceeds? (?:the )?(?:maximum |max )?(?:allowed )?message size",
+        _soft(_MESSAGE_TOO_LARGE),
     ),
     # "no such user", "unknown recipient" (and "no such recipient", "recipient not found",
     # "recipient unknown", "unknown mailbox", "no such mailbox", "invalid mailbox")
     _rule(
         r"no such (?:user|recipient|mail ?box|address|account)|unknown (?:recipient|mail ?box)|address not found"
-        r"|recipient (?:not found|unknown|does not exist)|invalid mail ?box",
+        r"|recipient (?:not found|unknown|does not exist)|invalid mail ?box"
+        r"|not listed in (?:the )?(?:domino directory|public name & address book)",
         _hard(_MAILBOX_NOT_FOUND),
     ),
     # "mailbox unavailable" (RFC 5321's own text for 550; x.5.x "unless the text names the recipient")
@@ -391,6 +407,22 @@ _REFINING_PHRASES: Final[tuple[_TextRule, ...]] = (
     _rule(r"\bpolic(?:y|ies)\b", _hard(_REJECTED, temporary=Classification(_SOFT, _SPAM_FILTERED, False))),
     # weak "rejected" (and refused, denied, not accepted): refused for good; says nothing when temporary
     _rule(r"reject|refused|denied|not accepted|not allowed", _hard(_REJECTED, temporary=False)),
+)
+
+# A report with no code at all that says only that the sender's MTA gave up retrying: the server was
+# unreachable or kept deferring (soft server_unavailable; with a code, the code decides instead).
+_GAVE_UP: Final[tuple[_TextRule, ...]] = (
+    # DragonFly "Could not deliver for the last 432000 seconds. Giving up.", Yahoo "after multiple
+    # retries, giving up", Exim "all hosts have been failing for a long time", IMail "Delivery failed
+    # 20 attempts", OpenSMTPD "Envelope expired", qmail "in the queue too long", au "not delivered
+    # within 0 days", "Remote host is not responding", Gmail "did not accept our requests to connect"
+    _rule(
+        r"could not deliver for the last|(?:giving|gave) up|all hosts have been failing|failed \d+ attempts"
+        r"|after (?:multiple|\d+) (?:retries|attempts)|envelope expired|queue too long|not delivered within"
+        r"|aborted after|did not accept our requests? to connect|(?:host|server) (?:is )?not responding"
+        r"|could not find a gateway",
+        _soft(_SERVER_UNAVAILABLE),
+    ),
 )
 
 # 552: "mailbox_full or message_too_large by text" (classification.md step 5).
@@ -716,7 +748,10 @@ def _matches(rule: _TextRule, ev: _Evidence) -> bool:
 def _code_rule_for(ev: _Evidence) -> _CodeRule | None:
     if ev.status is not None and ev.status_class in (4, 5):
         subject, detail = ev.status.split(".")[1:]
-        if not (subject == "0" and detail == "0" and ev.code is not None and ev.code >= 400):
+        # RFC 7504 pairs 521/556 ("does not accept mail") with x.3.2 ("system not accepting network
+        # messages"): the reply code is the more specific of the two.
+        code_decides = (subject == "0" and detail == "0") or (subject == "3" and ev.code in (521, 556))
+        if not (code_decides and ev.code is not None and ev.code >= 400):
             found = _STATUS_RULES.get(f"{subject}.{detail}") or _STATUS_RULES.get(subject)
             return found or _UNKNOWN_STATUS
     if ev.code is not None and ev.code >= 400:
@@ -758,7 +793,7 @@ def _candidates(ev: _Evidence, *, temporary: bool) -> Iterator[Classification]:
         if default is not None:
             yield default
     elif ev.text:
-        for rule in _REFINING_PHRASES:
+        for rule in _GAVE_UP + _REFINING_PHRASES:
             if _matches(rule, ev) and (found := rule.outcome.pick(temporary)) is not None:
                 yield found
 

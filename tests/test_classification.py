@@ -471,10 +471,65 @@ def test_polish_phrases(diagnostic: str, expected: tuple[str, str, bool]) -> Non
         ("552 Too many recipients", (SOFT, UNAVAILABLE, SENDER)),
         ("554 Service currently unavailable", (SOFT, UNAVAILABLE, False)),
         ("550 5.7.1 Too many connections, try again later", (SOFT, UNAVAILABLE, False)),
+        # variants of the same states in other MTAs' words
+        ("The number of messages in recipient's mailbox exceeded the local limit.", (SOFT, FULL, False)),
+        ("User mailbox exceeds allowed size: x@example.com", (SOFT, FULL, False)),
+        (
+            "child status 100...The e-mail message could not be delivered because the user's mailfolder is full.",
+            (SOFT, FULL, False),
+        ),
+        ("Mail size limit exceeded. For explanation visit http://postmaster.example.net/", (SOFT, TOO_LARGE, False)),
+        ("552 5.3.4 Message too big for system", (SOFT, TOO_LARGE, False)),
+        ("550 5.7.1 message size exceeds the limit", (SOFT, TOO_LARGE, False)),
+        ("DNS lookup failure: host mx.example.invalid not found", (HARD, DNF, False)),
+        ("an MX or SRV record indicated no SMTP service", (HARD, DNF, False)),
+        ("SMTP error from remote mail server after end of data: 553 mx.example.com does not exist", (HARD, DNF, False)),
+        ("User some.name (x@example.com) not listed in Domino Directory", (HARD, MNF, False)),
     ],
 )
 def test_strong_phrases_beat_an_ambiguous_code(diagnostic: str, expected: tuple[str, str, bool]) -> None:
     assert run(diagnostic, action="failed") == expected
+
+
+def test_an_address_that_does_not_exist_is_still_a_mailbox_not_a_domain() -> None:
+    # only a bare host name before "does not exist" is a domain
+    assert run("550 5.1.1 x@example.com does not exist", action="failed") == (HARD, MNF, False)
+    assert run("550 <x@example.com> does not exist here", action="failed") == (HARD, MNF, False)
+
+
+def test_google_groups_refusal_is_rejected_in_any_language() -> None:
+    english = (
+        "We're writing to let you know that the group you tried to contact (team) may not exist, or you may "
+        "not have permission to post messages to the group."
+    )
+    czech = "skupina (team) pravděpodobně neexistuje ... navštivte centrum nápovědy https://groups.google.com/support/."
+    assert run(english, action="failed") == (HARD, REJECTED, False)
+    assert run(czech, action="failed") == (HARD, REJECTED, False)
+    assert run(english, action="delayed")[0] == SOFT
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "Could not deliver for the last 432000 seconds. Giving up.",
+        "Unable to deliver message after multiple retries, giving up.",
+        "all hosts have been failing for a long time and were last tried after this message arrived",
+        "Delivery failed 20 attempts: x@example.com",
+        "x@example.com: Envelope expired",
+        "Your message was not delivered within 0 days and 1 hours. Remote host is not responding.",
+        "The recipient server did not accept our requests to connect.",
+        "Delivery to the following recipients was aborted after 5.0 hour(s)",
+    ],
+)
+def test_a_report_without_a_code_that_gave_up_retrying_is_server_unavailable(diagnostic: str) -> None:
+    assert run(diagnostic, action="failed") == (SOFT, UNAVAILABLE, False)
+
+
+def test_gave_up_wording_does_not_override_a_code() -> None:
+    # with a code, the code (and the stronger phrases) decide
+    assert run("550 5.1.1 giving up", action="failed") == (HARD, MNF, False)
+    assert run("mailbox is full: retry timeout exceeded", action="failed") == (SOFT, FULL, False)
+    assert run("Remote host said: 552 Error: disk quota exceeded. Giving up on 192.0.2.1.") == (SOFT, FULL, False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,6 +597,13 @@ def test_x00_status_defers_to_a_specific_reply_code() -> None:
     assert run("Message size exceeds maximum permitted", smtp_code=552, status="5.0.0") == (SOFT, TOO_LARGE, False)
     assert run("", smtp_code=521, status="5.0.0") == (HARD, DNF, False)
     assert run("", smtp_code=421, status="4.0.0") == (SOFT, UNAVAILABLE, False)
+
+
+def test_rfc7504_reply_code_beats_its_x32_status() -> None:
+    # RFC 7504 pairs 521/556 ("does not accept mail") with x.3.2: the reply code is the specific one
+    assert run("", smtp_code=521, status="5.3.2", action="failed") == (HARD, DNF, False)
+    assert run("", smtp_code=556, status="5.3.2", action="failed") == (HARD, DNF, False)
+    assert run("", smtp_code=554, status="5.3.2", action="failed") == (SOFT, UNAVAILABLE, False)
 
 
 def test_dsn_x00_status_yields_to_the_specific_status_in_the_diagnostic() -> None:

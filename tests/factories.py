@@ -35,6 +35,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 class OwnerFactory(UserFactory):
     """A user who owns `school`."""
 
+    class Meta:
+        skip_postgeneration_save = True
+
     @factory.post_generation
     def school(self, create: bool, extracted: models.School | None, **kwargs: Any) -> None:
         if create and extracted is not None:

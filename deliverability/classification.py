@@ -37,6 +37,7 @@ __all__ = [
     "classify",
     "classify_verdict",
     "clean_diagnostic",
+    "names_a_state",
     "parse_action",
     "parse_reply",
     "parse_smtp_code",
@@ -129,13 +130,18 @@ class _TextRule(NamedTuple):
     outcome: _Outcome
     # Only when the enhanced status also matches (e.g. Microsoft's "access denied" on 5.4.1).
     status: re.Pattern[str] | None = None
+    # Only when the basic reply code is one of these (e.g. RFC 7504's 521 beside x.3.2 wording).
+    codes: frozenset[int] | None = None
 
 
-def _rule(pattern: str, outcome: _Outcome, *, status: str | None = None) -> _TextRule:
+def _rule(
+    pattern: str, outcome: _Outcome, *, status: str | None = None, codes: tuple[int, ...] | None = None
+) -> _TextRule:
     return _TextRule(
         re.compile(pattern, re.IGNORECASE),
         outcome,
         re.compile(status) if status is not None else None,
+        frozenset(codes) if codes is not None else None,
     )
 
 
@@ -180,6 +186,11 @@ _PROVIDER_TEXT: Final[tuple[_TextRule, ...]] = (
     _rule(r"recipient address rejected: access denied", _hard(_MAILBOX_NOT_FOUND), status=r"[45]\.4\.1"),
     # Microsoft: 5.1.1/5.1.10 "RESOLVER.ADR.RecipientNotFound", "RESOLVER.ADR.RecipNotFound"
     _rule(r"recipientnotfound|recipnotfound", _hard(_MAILBOX_NOT_FOUND)),
+    # au (KDDI): "550 : User unknown" — a reply that names no address is au's answer after DATA for a
+    # recipient whose own filter refused our sender; its unknown users get "550 <address>: User unknown" at
+    # RCPT TO (Sisimai Rhost::KDDI: filtered vs userunknown). Before the Microsoft row: Office 365 relays it
+    # as "5.1.351 Remote server returned unknown recipient or mailbox unavailable -> 550 : User unknown".
+    _rule(r"(?:^|(?<![\w.])[45]\d\d ?-?) ?: ?user unknown", _hard(_REJECTED)),
     # Microsoft: "unknown recipient or mailbox unavailable", 5.5.0 "Requested action not taken: mailbox unavailable"
     _rule(
         r"unknown recipient or mailbox unavailable|requested action not taken: mailbox unavailable",
@@ -290,6 +301,14 @@ _PROVIDER_TEXT: Final[tuple[_TextRule, ...]] = (
         r"null mx|does(?: not|n'?t) (?:receive|accept) (?:e-?)?mail|accepts no (?:e-?)?mail",
         _hard(_DOMAIN_NOT_FOUND),
     ),
+    # Exim: "Unrouteable address" (the default cannot_route_message: no router could route the address, i.e.
+    # its domain has no MX or A record) and cPanel's cannot_route_message "The account or domain may not
+    # exist, they may be blacklisted, or missing the proper dns entries" (Sisimai HostUnknown). Before the
+    # block-list row: cPanel's sentence names a blacklist only as a guess. Final only (4.x.x: dns_problem).
+    _rule(r"unrouteable address|the account or domain may not exist", _hard(_DOMAIN_NOT_FOUND)),
+    # Verizon Wireless MMS gateway: "Error: No valid recipients for this MM" (MM: a multimedia message; the
+    # number has no Verizon account; Sisimai Lhost::Verizon: userunknown)
+    _rule(r"no valid recipients for this mm\b", _hard(_MAILBOX_NOT_FOUND)),
     # any: DNS block lists (the x.7.1 row's "blocklists → soft spam_filtered, sender side")
     _rule(
         r"blocked using|black ?list|block ?list|\bdnsbl\b|\brbl\b|spamhaus|spamcop|barracuda|\bsorbs\b"
@@ -373,6 +392,10 @@ _STRONG_PHRASES: Final[tuple[_TextRule, ...]] = (
     ),
     # "does not exist" (a mailbox, user or address; the domain rows above took the domain case)
     _rule(r"does(?: not|n'?t) exist", _hard(_MAILBOX_NOT_FOUND)),
+    # RFC 7504: a 521 (host) or 556 (domain) reply "does not accept mail"; the IANA registry pairs 521 with
+    # x.3.2 "System not accepting network messages", so that wording beside 521/556 is the RFC 7504 refusal
+    # (domain_not_found, as the bare code), not a busy server (the next row)
+    _rule(r"not accepting (?:any )?(?:network )?(?:messages|mail)", _hard(_DOMAIN_NOT_FOUND), codes=(521, 556)),
     # x.5.3 wording: "too many recipients" (our envelope)
     _rule(r"too many recipients", _soft(_SERVER_UNAVAILABLE, sender_side=True)),
     # the receiving server's own state: "service unavailable", "try again later", "too many
@@ -742,6 +765,8 @@ def _is_temporary(ev: _Evidence) -> bool:
 def _matches(rule: _TextRule, ev: _Evidence) -> bool:
     if rule.status is not None and (ev.status is None or not rule.status.fullmatch(ev.status)):
         return False
+    if rule.codes is not None and ev.code not in rule.codes:
+        return False
     return rule.pattern.search(ev.text) is not None
 
 
@@ -807,6 +832,20 @@ def _classify_evidence(ev: _Evidence) -> Classification:
         # A delayed DSN that says nothing more is still a soft failure the sender retries.
         return _STILL_RETRYING if ev.action == Action.DELAYED.value else _UNKNOWN
     return _soften(found) if temporary else found
+
+
+def names_a_state(diagnostic: object, *, status: object = None) -> bool:
+    """Whether the words of `diagnostic` decide the reason on their own: a provider text or a strong phrase
+    (steps 2-3) matches, so the codes beside it only pick the hard or soft variant. False for a bare code or
+    a text that only a code's weak phrases read ("550 5.1.0 Address rejected."). Never raises."""
+    ev = _gather(smtp_code=None, status=status, diagnostic=diagnostic, action=None)
+    if not ev.text:
+        return False
+    about_sender = ev.status is not None and _SENDER_STATUS.fullmatch(ev.status) is not None
+    return any(
+        _matches(rule, ev) and not (about_sender and rule.outcome.final.reason in _RECIPIENT_STATE)
+        for rule in _TEXT_RULES
+    )
 
 
 def classify(

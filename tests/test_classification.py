@@ -1446,3 +1446,79 @@ def test_every_status_keeps_the_invariants(klass: int) -> None:
                 assert not (result[1] == BLOCKED and result[2])
                 if klass == 4:
                     assert result[0] == SOFT, (subject, detail, text, result)
+
+
+# --------------------------------------------------------------------------------------------
+# Rows added from the review of the Sisimai corpus (hand-written diagnostics)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "kwargs", "expected"),
+    [
+        # au (KDDI): a "user unknown" reply that names no address is the answer after DATA of a recipient's
+        # own filter → two strikes; "<address>: User unknown" is its RCPT TO verdict
+        ("550 : User unknown", {}, (HARD, REJECTED, False)),
+        ("smtp; 550 : User unknown", {"status": "5.0.0"}, (HARD, REJECTED, False)),
+        ("550 <mika@example.jp>: User unknown", {}, (HARD, MNF, False)),
+        ("550: <mika@example.jp>: User unknown", {}, (HARD, MNF, False)),
+        ("450 : User unknown", {}, (SOFT, UNAVAILABLE, False)),
+        # ... also relayed by Office 365 (5.1.351 names the remote's answer)
+        (
+            "550 5.1.351 Remote server returned unknown recipient or mailbox unavailable -> 550 : User unknown",
+            {"status": "5.1.351"},
+            (HARD, REJECTED, False),
+        ),
+        (
+            "550 5.1.351 Remote server returned unknown recipient or mailbox unavailable -> 550 <mika@example.jp>: "
+            "User unknown",
+            {"status": "5.1.351"},
+            (HARD, MNF, False),
+        ),
+        # Exim: no router could route the address (its domain has no MX or A record)
+        ("Unrouteable address", {"action": "failed"}, (HARD, DNF, False)),
+        ("Unrouteable address", {"status": "4.4.0"}, (SOFT, DNS, False)),
+        # cPanel's cannot_route_message names a blacklist only as a guess: not a spam verdict on us
+        (
+            "The mail server could not deliver mail to ola@example.invalid. The account or domain may not exist, "
+            "they may be blacklisted, or missing the proper dns entries.",
+            {"action": "failed"},
+            (HARD, DNF, False),
+        ),
+        # Verizon Wireless MMS gateway: the number has no account
+        ("Message could not be delivered to mobile. Error: No valid recipients for this MM", {}, (HARD, MNF, False)),
+        ("No valid recipients for this MMS campaign", {}, UNKNOWN),  # "MM" as a word only
+        # RFC 7504: "System not accepting network messages" beside 521/556 is "does not accept mail"
+        (
+            "521 5.3.2 <ola@example.net>: Recipient address rejected: System not accepting network messages",
+            {"status": "5.3.2"},
+            (HARD, DNF, False),
+        ),
+        ("556 5.3.2 not accepting mail", {}, (HARD, DNF, False)),
+        # ... but from a server with another code it is the server's own state (maintenance, load)
+        ("554 5.3.2 System not accepting network messages", {"status": "5.3.2"}, (SOFT, UNAVAILABLE, False)),
+        ("421 4.3.2 System not accepting network messages", {}, (SOFT, UNAVAILABLE, False)),
+    ],
+)
+def test_rows_from_the_corpus_review(diagnostic: str, kwargs: dict[str, Any], expected: tuple[str, str, bool]) -> None:
+    assert run(diagnostic, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "status", "expected"),
+    [
+        ("550 5.1.1 <x@example.com>: user unknown", None, True),
+        ("Your message wasn't delivered to x@example.com because the address couldn't be found.", None, True),
+        ("552 5.2.2 Mailbox full", None, True),
+        ("550 #5.1.0 Address rejected.", None, False),  # only a code's weak phrase reads it
+        ("550 5.7.1 Rejected", "5.7.1", False),
+        ("smtp; 550", None, False),
+        ("", None, False),
+        (None, None, False),
+        (b"\xff\xfe garbage", None, False),
+        # x.1.7: the "user unknown" is about our sender, not a state of the recipient
+        ("553 5.1.7 <we@platform.test>: user unknown", "5.1.7", False),
+    ],
+)
+def test_names_a_state(diagnostic: Any, status: Any, expected: bool) -> None:
+    assert clf.names_a_state(diagnostic, status=status) is expected

@@ -30,6 +30,12 @@ Hello!
 """
 
 
+NOTICE = """\
+This is the mail system at host mx.platform.test.
+I'm sorry to have to inform you that your message could not be delivered.
+"""
+
+
 def dsn(
     recipients: str,
     *,
@@ -37,6 +43,8 @@ def dsn(
     extra_headers: str = "",
     original: str | None = None,
     per_message: str = "Reporting-MTA: dns; mx.platform.test\nArrival-Date: Mon, 3 Mar 2025 10:00:00 +0100\n",
+    notice: str = NOTICE,
+    boundary: str = "BOUNDARY",
 ) -> bytes:
     """A multipart/report; report-type=delivery-status with the given recipient blocks."""
     if original is None:
@@ -48,24 +56,22 @@ Subject: {subject}
 Date: Mon, 3 Mar 2025 10:05:00 +0100
 Message-ID: <bounce-1@mx.platform.test>
 MIME-Version: 1.0
-{extra_headers}Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"
+{extra_headers}Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
 
---BOUNDARY
+--{boundary}
 Content-Type: text/plain; charset=us-ascii
 
-This is the mail system at host mx.platform.test.
-I'm sorry to have to inform you that your message could not be delivered.
-
---BOUNDARY
+{notice}
+--{boundary}
 Content-Type: message/delivery-status
 
 {per_message}
 {recipients}
---BOUNDARY
+--{boundary}
 Content-Type: message/rfc822
 
 {original}
---BOUNDARY--
+--{boundary}--
 """
     return text.encode("utf-8")
 
@@ -182,6 +188,200 @@ def test_generic_user_unknown_with_a_mailbox_exists_status_does_not_suppress():
         )
     )
     assert (result.type, result.reason) == ("hard", "rejected")
+
+
+# -- "user unknown" that doesn't prove the address gone (ambiguous evidence must not suppress) -----------------
+
+
+def _block(diagnostic: str, *, status: str = "5.0.0", rcpt: str = "ala@example.com", extra: str = "") -> str:
+    return f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: {status}\nDiagnostic-Code: {diagnostic}\n{extra}"
+
+
+def _reason(raw: bytes) -> tuple[str, str]:
+    result = only(parse_message(raw))
+    return (result.type, result.reason)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "phase"),
+    [
+        ("(in reply to RCPT TO command)", "rcpt"),
+        ("(in reply to RCPT\n    TO command)", "rcpt"),  # Postfix wraps anywhere
+        ("SMTP error from remote mail server after RCPT TO:<ala@example.com>:", "rcpt"),
+        ("SMTP error from remote server after RCPT command:", "rcpt"),
+        ("192.0.2.7 does not like recipient.", "rcpt"),  # qmail
+        ("Technical details: SMTP:RCPT host 192.0.2.7:", "rcpt"),
+        ("Remote host said: 550 5.2.1 <ala@example.com>... User unknown [RCPT_TO]", "rcpt"),
+        ("(in reply to end of DATA command)", "data"),
+        ("(in reply to end of DATA", "data"),  # the line with "command)" cut off
+        ("SMTP error from remote mail server after end of data:", "data"),
+        ("Technical details: SMTP:DATA host 192.0.2.7:", "data"),
+        (">>> DATA\n<<< 550 Unknown user ala@example.com", "data"),  # one reply after DATA answers DATA
+        (">>> .\n<<< 554 Unknown user ala@example.com", "data"),
+        ("<ala@example.com>: mx.example.com: >>> DATA <<< 550 Unknown user ala@example.com", "data"),  # joined
+        # pipelined: the RCPT replies come after ">>> DATA", then DATA's own reply: not proof of the phase
+        (">>> DATA\n<<< 550 5.1.1 <ala@example.com>... User unknown\n<<< 503 5.0.0 Need RCPT (recipient)", None),
+        (">>> RCPT To:<ala@example.com>\n<<< 550 User unknown", "rcpt"),
+        ("550 User unknown", None),
+    ],
+)
+def test_smtp_phase_of_a_refusal(phrase, phase):
+    from deliverability.dsn.textbounce import smtp_phase
+
+    assert smtp_phase(phrase) == phase
+
+
+def test_user_unknown_in_reply_to_a_wrapped_end_of_data_is_not_a_dead_address():
+    # Postfix repeats the address on the reply line, and wraps "(in reply to end of DATA\\n command)": the
+    # refusal came after DATA (the recipient had been accepted), so it is a filter's answer → two strikes
+    notice = """\\
+This is the mail system at host mx.platform.test.
+
+<ala@example.com>: host mx.example.com[192.0.2.1] said:
+    550 Unknown user ala@example.com (in reply to end of DATA
+    command)
+"""
+    raw = dsn(_block("smtp; 550 Unknown user ala@example.com"), notice=notice)
+    assert _reason(raw) == ("hard", "rejected")
+
+
+def test_user_unknown_answering_a_lone_data_command_in_a_transcript_is_not_a_dead_address():
+    notice = """\\
+Your message to the following recipients cannot be delivered:
+
+<ala@example.com>:
+    mx.example.com [192.0.2.1]:
+>>> DATA
+<<< 550 Unknown user ala@example.com
+"""
+    assert _reason(dsn(_block("smtp; 550 Unknown user ala@example.com"), notice=notice)) == ("hard", "rejected")
+    # the same reply to RCPT TO is the server's verdict on the address
+    at_rcpt = notice.replace(">>> DATA", ">>> RCPT TO:<ala@example.com>")
+    assert _reason(dsn(_block("smtp; 550 Unknown user ala@example.com"), notice=at_rcpt)) == (
+        "hard",
+        "mailbox_not_found",
+    )
+
+
+def test_user_unknown_before_a_pipelined_data_reply_is_still_a_dead_address():
+    notice = """\\
+   ----- Transcript of session follows -----
+... while talking to mx.example.com.:
+>>> DATA
+<<< 550 <ala@example.com>... User unknown
+<<< 554 5.5.1 No valid recipients
+"""
+    assert _reason(dsn(_block("smtp; 550 <ala@example.com>... User unknown"), notice=notice)) == (
+        "hard",
+        "mailbox_not_found",
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "notice", "expected"),
+    [
+        # RFC 3463 x.2.1 "the mailbox exists, but is not accepting messages" beside "user unknown": contradictory
+        ("5.2.1", NOTICE, ("hard", "rejected")),
+        # ... unless the server refused the address itself, at RCPT TO
+        (
+            "5.2.1",
+            NOTICE + "<ala@example.com>: 550 5.2.1 User unknown (in reply to RCPT TO command)\n",
+            ("hard", "mailbox_not_found"),
+        ),
+        # x.3.x: the destination *system* failed, which says nothing about the address
+        ("5.3.0", NOTICE, ("hard", "rejected")),
+        # x.1.x addressing statuses confirm the text
+        ("5.1.1", NOTICE, ("hard", "mailbox_not_found")),
+        ("5.1.0", NOTICE, ("hard", "mailbox_not_found")),
+    ],
+)
+def test_user_unknown_beside_a_status_that_says_the_mailbox_exists(status, notice, expected):
+    raw = dsn(_block(f"smtp; 550 {status} <ala@example.com>... User unknown", status=status), notice=notice)
+    assert _reason(raw) == expected
+
+
+def test_an_explicit_account_state_is_not_generic_and_stays_dead():
+    raw = dsn(_block("smtp; 550 5.2.1 The account ala@example.com has been disabled", status="5.2.1"))
+    assert _reason(raw) == ("hard", "mailbox_not_found")
+
+
+FILTER_GATEWAYS = [
+    "X-NAI-Header: Modified by McAfee Email Gateway (7.6)\n",
+    "X-Mailer: SurfControl E-mail Filter\n",
+    "X-Mailer: m-FILTER\n",
+    "Received: From localhost (127.0.0.1) by gw.example.net (MAILFOUNDRY) id 42; Mon, 3 Mar 2025 10:05:00 +0100\n",
+    "X-AHMAILID: 20250303T100500+0100-12345-0001-ff\n",
+]
+
+
+@pytest.mark.parametrize("header", FILTER_GATEWAYS)
+def test_a_content_filter_gateways_user_unknown_is_not_a_dead_address(header):
+    # the gateway accepted the message and reports a later refusal without its phase or status
+    raw = dsn(_block("smtp; 550 ala@example.com... No such user"), extra_headers=header)
+    assert _reason(raw) == ("hard", "rejected")
+    # an x.1.1 status or a refusal at RCPT TO still proves it
+    confirmed = dsn(_block("smtp; 550 5.1.1 ala@example.com... No such user", status="5.1.1"), extra_headers=header)
+    assert _reason(confirmed) == ("hard", "mailbox_not_found")
+    at_rcpt = dsn(
+        _block("smtp; 550 ala@example.com... No such user"),
+        extra_headers=header,
+        notice=NOTICE + "<ala@example.com>: 550 No such user (in reply to RCPT TO command)\n",
+    )
+    assert _reason(at_rcpt) == ("hard", "mailbox_not_found")
+
+
+def test_gateway_recognised_by_its_boundary_and_its_sender_name():
+    active_hunter = dsn(_block("smtp; 550 Unknown user ala@example.com"), boundary="----=_Active!Hunter_20250303-1")
+    assert _reason(active_hunter) == ("hard", "rejected")
+    interscan = dsn(_block("smtp; 550 Unknown user ala@example.com")).replace(
+        b"From: MAILER-DAEMON@mx.platform.test (Mail Delivery System)",
+        b'From: "InterScan MSS" <postmaster@gw.example.net>',
+    )
+    assert _reason(interscan) == ("hard", "rejected")
+
+
+def test_the_same_user_unknown_from_an_ordinary_mta_is_a_dead_address():
+    assert _reason(dsn(_block("smtp; 550 ala@example.com... No such user"))) == ("hard", "mailbox_not_found")
+
+
+def test_a_local_programs_exit_is_not_a_verdict_on_the_address():
+    # RFC 3464 "X-Unix" diagnostic: procmail/maildrop failed; Postfix maps its exit code to 5.1.1
+    raw = dsn(
+        _block("x-unix; maildrop: cannot open /var/mail/ala: No such user", status="5.1.1", rcpt="ala@example.com")
+    )
+    result = only(parse_message(raw))
+    assert (result.type, result.reason) == ("hard", "rejected")
+
+
+def test_powermta_bad_mailbox_category_confirms_the_user_unknown():
+    blocks = (
+        _block("smtp;550 5.2.1 <ala@example.com>... User unknown", status="5.2.1")
+        + "X-PowerMTA-BounceCategory: bad-mailbox\n\n"
+        + _block("smtp;550 5.2.1 <ola@example.com>... User unknown", status="5.2.1", rcpt="ola@example.com")
+        + "X-PowerMTA-BounceCategory: policy-related\n"
+    )
+    first, second = parse_message(dsn(blocks)).recipients
+    assert (first.email, first.reason) == ("ala@example.com", "mailbox_not_found")
+    # the category belongs to its own recipient, not to the report
+    assert (second.email, second.reason) == ("ola@example.com", "rejected")
+
+
+def test_the_reports_own_words_count_when_the_diagnostic_code_names_nothing():
+    notice = """\\
+** Address not found **
+
+Your message wasn't delivered to ala@example.com because the address couldn't be found.
+
+The response from the remote server was:
+550 5.1.0 Address rejected.
+"""
+    raw = dsn(_block("smtp; 550 5.1.0 Address rejected.", status="5.1.0"), notice=notice)
+    assert _reason(raw) == ("hard", "mailbox_not_found")
+    # without them the bare x.1.0 refusal is two strikes
+    assert _reason(dsn(_block("smtp; 550 5.1.0 Address rejected.", status="5.1.0"))) == ("hard", "rejected")
+    # and a Diagnostic-Code that names its own state keeps it: au's "550 : User unknown" (a filter)
+    filtered = notice.replace("550 5.1.0 Address rejected.", "550 : User unknown")
+    assert _reason(dsn(_block("smtp; 550 : User unknown"), notice=filtered)) == ("hard", "rejected")
 
 
 def test_dsn_inside_a_forwarded_message_is_read():
@@ -695,12 +895,15 @@ def test_every_corpus_message_parses_without_raising(sisimai_corpus):
             assert result.occurred_at is None or result.occurred_at.tzinfo is not None, path.name
 
 
-# The dead-address targets (97%) are out of reach of rules that follow classification.md: expected.tsv marks
-# ~25 plain "User unknown" / "No such user" rejections as not dead (Sisimai's "filtered": its own heuristics on
-# 5.2.x statuses and Japanese carriers), while classification.md makes them mailbox_not_found; and a few dead
-# rows carry only ambiguous evidence (a 4.1.1 status, "Address rejected."). These floors guard the measured level.
-DEAD_PRECISION_FLOOR = 0.85
-DEAD_RECALL_FLOOR = 0.94
+# Dead-address recall meets its 97% target. Precision (measured 93.5%, 157/168) stays below 97%: the 11 false
+# positives left are rows whose evidence is the same as that of rows expected.tsv marks dead, or that
+# classification.md names mailbox_not_found outright — X2's "This user doesn't have a example.com account"
+# (the Yahoo row; Sisimai's own X2 decoder reads it "filtered" only for want of an SMTP command), X1's bare
+# "[User unknown]", Exchange's "Recipient Not Found", a Postfix "550 <address>: User unknown", the RFC 3464
+# appendix's "550 user unknown", lhost-apachejames-01 (byte for byte the text of lhost-verizon-02, marked dead)
+# and rfc3464-01's 5.1.1 "User Unknown" marked mailbox_full. A rule that read those as not dead would read
+# their dead twins the same way. This floor guards the measured level.
+DEAD_PRECISION_FLOOR = 0.93
 
 
 @pytest.mark.corpus
@@ -720,6 +923,6 @@ def test_corpus_accuracy_meets_the_targets(sisimai_corpus):
     assert ratio("kind") >= TARGETS["kind"]
     assert ratio("reason") >= TARGETS["reason"]
     assert ratio("dead_precision") >= DEAD_PRECISION_FLOOR
-    assert ratio("dead_recall") >= DEAD_RECALL_FLOOR
+    assert ratio("dead_recall") >= TARGETS["dead_recall"]
     # not_bounce/rb-issue-368-bug.eml is a real "mailbox full" bounce notification: read as a (soft) bounce
     assert scores.not_bounce_ok >= 2

@@ -27,7 +27,6 @@ _PER_MESSAGE_FIELDS = frozenset(
         "x-postfix-sender",
         "x-original-message-id",
         "x-powermta-virtualmta",
-        "x-powermta-bouncecategory",
     }
 )
 # Fields that can only belong to one recipient of a DSN (RFC 3464 section 2.3).
@@ -45,6 +44,7 @@ _RECIPIENT_FIELDS = frozenset(
         "will-retry-until",
         "x-supplementary-info",
         "x-display-name",
+        "x-powermta-bouncecategory",  # PowerMTA's verdict on this recipient (bad-mailbox, quota-issues, ...)
     }
 )
 _FREE_TEXT_FIELDS = frozenset({"diagnostic-code", "x-supplementary-info"})

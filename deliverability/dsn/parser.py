@@ -263,6 +263,19 @@ class _Context:
             }
         return found
 
+    @cached_property
+    def report_squeezed(self) -> str:
+        return squeeze(self.report_text)
+
+    @cached_property
+    def filter_gateway(self) -> bool:
+        """Whether a content-filtering gateway wrote this report (patterns.FILTER_GATEWAY_HEADERS)."""
+        return any(
+            pattern.search(value)
+            for name, pattern in patterns.FILTER_GATEWAY_HEADERS
+            for value in header_values(self.msg, name)
+        )
+
     @classmethod
     def of(cls, msg: Message, structure: _Structure) -> _Context:
         texts = []
@@ -377,6 +390,7 @@ def _recipient(
     provider: str | None = None,
     provider_verdict: dict[str, str] | None = None,
     transcript: str = "",
+    evidence: _Corroboration | None = None,
 ) -> RecipientResult:
     verdict = classification.classify(
         smtp_code=smtp_code,
@@ -386,7 +400,9 @@ def _recipient(
         provider=provider,
         provider_verdict=provider_verdict,
     )
-    if verdict.reason == Reason.MAILBOX_NOT_FOUND.value and _mailbox_may_exist(status, diagnostic, transcript):
+    if verdict.reason == Reason.MAILBOX_NOT_FOUND.value and _mailbox_may_exist(
+        status, diagnostic, transcript, evidence or _Corroboration()
+    ):
         verdict = Classification(EventType.HARD.value, Reason.REJECTED.value, False)
     return RecipientResult(
         email=email,
@@ -402,22 +418,75 @@ def _recipient(
     )
 
 
-def _mailbox_may_exist(status: str | None, diagnostic: str, transcript: str) -> bool:
-    """A generic "user unknown" that other evidence contradicts: read it as rejected (two strikes).
+@dataclass(frozen=True)
+class _Corroboration:
+    """What the report says, besides the diagnostic, about who refused and why."""
 
-    - The status is x.2.0, which RFC 3463 defines as "the mailbox exists, but something about it
-      caused this report".
-    - The server refused after DATA: it had accepted the recipient at RCPT TO, so what refused the
-      message was a filter (Japanese carriers answer their users' domain filters this way).
+    report: _Context | None = None  # the report (its writer is looked at only when needed)
+    diagnostic_type: str = ""  # the Diagnostic-Code's type ("smtp", "x-unix", "x-postfix"), lower-case
+    writer_category: str = ""  # the writer's own per-recipient verdict (X-PowerMTA-BounceCategory)
 
-    An x.1.1 status, or an explicit account state ("disabled", "inactive"), still means the mailbox
-    is gone.
+    @property
+    def filter_gateway(self) -> bool:
+        """Whether a content-filtering gateway wrote the report."""
+        return self.report is not None and self.report.filter_gateway
+
+
+# Diagnostic-Code type "X-Unix" (RFC 3464 section 2.3.6 leaves the type open; Sendmail and Postfix write
+# X-Unix for a local delivery program): the exit status and output of procmail, maildrop or a pipe, not a
+# mail server's verdict on the address (Postfix turns exit code 67 into 5.1.1); Sisimai: mailererror.
+_PROGRAM_DIAGNOSTIC_TYPES = frozenset({"x-unix"})
+# PowerMTA's X-PowerMTA-BounceCategory values that name the address itself (PowerMTA user's guide,
+# "bounce categories"; Sisimai Lhost::PowerMTA: bad-mailbox → userunknown, inactive-mailbox → suspend,
+# bad-domain → hostunknown).
+_DEAD_WRITER_CATEGORIES = frozenset({"bad-mailbox", "inactive-mailbox", "bad-domain"})
+# Enhanced statuses whose subject contradicts "no such user" (RFC 3463): x.2.0 "the mailbox exists, but
+# something about it caused this report", x.2.1 "the mailbox exists, but is not accepting messages" (in
+# Sisimai both read as "filtered" beside a user-unknown text), x.3.x "something having to do with the
+# destination system" (not the address).
+_MAILBOX_EXISTS_STATUS = re.compile(r"[45]\.(?:2\.[01]|3\.\d{1,3})")
+# x.1.x addressing statuses about the destination address (RFC 3463; not x.1.7/x.1.8, our sender): they
+# confirm a user-unknown text (Microsoft's 5.1.351 "Remote server returned unknown recipient" among them).
+_ADDRESS_STATUS = re.compile(r"[45]\.1\.(?![78]$)\d{1,3}")
+
+
+def _mailbox_may_exist(status: str | None, diagnostic: str, transcript: str, evidence: _Corroboration) -> bool:
+    """A "no such user" verdict that other evidence contradicts: read it as rejected (two strikes).
+
+    - The Diagnostic-Code is a local program's output (type X-Unix): the delivery program failed.
+    - For the generic wording filters use too ("user unknown", "unknown user", "no such user", "unknown
+      recipient"), unless an x.1.x addressing status, a refusal of RCPT TO, or the writer's own
+      "bad mailbox" verdict confirms it:
+      - the server refused after DATA: it had accepted the recipient at RCPT TO, so what refused the
+        message was a filter (Japanese carriers answer their users' domain filters this way);
+      - the status says the mailbox exists (x.2.0, x.2.1) or that the mail system failed (x.3.x);
+      - a content-filtering gateway wrote the report (patterns.FILTER_GATEWAY_HEADERS).
+
+    An explicit account state ("disabled", "inactive", "doesn't have an account") is not generic and stays.
     """
-    if not generic_unknown_user(diagnostic) or (status and status[1:] == ".1.1"):
-        return False
-    if status and status[1:] == ".2.0":
+    if evidence.diagnostic_type in _PROGRAM_DIAGNOSTIC_TYPES:
         return True
-    return (smtp_phase(diagnostic) or smtp_phase(transcript)) == "data"
+    if not generic_unknown_user(diagnostic):
+        return False
+    if status and _ADDRESS_STATUS.fullmatch(status):
+        return False
+    if evidence.writer_category in _DEAD_WRITER_CATEGORIES:
+        return False
+    phase = smtp_phase(diagnostic) or smtp_phase(transcript)
+    if phase == "rcpt":
+        return False
+    if phase == "data":
+        return True
+    if status and _MAILBOX_EXISTS_STATUS.fullmatch(status):
+        return True
+    return evidence.filter_gateway
+
+
+def _diagnostic_type(value: str) -> str:
+    """The type of a Diagnostic-Code ("smtp" of "smtp; 550 ..."), lower-case; "" when it has none."""
+    head, sep, _rest = value.partition(";")
+    head = head.strip().lower()
+    return head if sep and re.fullmatch(r"[a-z][a-z0-9\-]{0,20}", head) else ""
 
 
 def _action_of(value: str, status: str | None) -> str:
@@ -461,9 +530,15 @@ def _results_from_report(report: DeliveryReport, context: _Context, *, source: s
             email = _fallback_recipient(context, single_only=True)
         diagnostic = squeeze(strip_type(block.get("diagnostic-code")))
         text_part = text_diagnostics.get(email.lower(), "") if email else ""
+        status = classification.parse_status(block.get("status"))
         if not diagnostic:
             diagnostic = text_part
-        status = classification.parse_status(block.get("status"))
+        elif _says_more(text_part, context) and not classification.names_a_state(diagnostic, status=status):
+            # The Diagnostic-Code is a bare code or says nothing a text rule reads ("550 #5.1.0 Address
+            # rejected."), while the report's own words about this recipient do (Gmail's "Address not found
+            # ... because the address couldn't be found"): provider texts beat the code (classification.md
+            # step 2), so they are read too.
+            diagnostic = squeeze(f"{diagnostic} {text_part}")
         detailed, smtp_code = _codes(diagnostic)
         if status is None or (status[1:] in (".0.0", ".4.7") and detailed and detailed[0] == status[0]):
             # "Status: 5.0.0" beside "Diagnostic-Code: 550 5.1.1 ...": the specific one speaks; and
@@ -471,6 +546,11 @@ def _results_from_report(report: DeliveryReport, context: _Context, *, source: s
             status = detailed or status
         action = _action_of(block.get("action"), status)
         occurred = parse_date(block.get("last-attempt-date")) or arrival or context.date
+        evidence = _Corroboration(
+            report=context,
+            diagnostic_type=_diagnostic_type(block.get("diagnostic-code")),
+            writer_category=block.get("x-powermta-bouncecategory").strip().lower(),
+        )
         results.append(
             _recipient(
                 email=email,
@@ -481,12 +561,21 @@ def _results_from_report(report: DeliveryReport, context: _Context, *, source: s
                 occurred_at=occurred,
                 remote_mta=strip_type(block.get("remote-mta")),
                 transcript=text_part if smtp_phase(text_part) else context.report_text,
+                evidence=evidence,
             )
         )
     if not results:
         return None
     kind = MessageKind.DELIVERED if all(r.action == Action.DELIVERED.value for r in results) else MessageKind.BOUNCE
     return context.finish(kind, results, source=source)
+
+
+def _says_more(text_part: str, context: _Context) -> bool:
+    """Whether the report's own text about one recipient names a state a text rule reads (and is about that
+    recipient, not the whole report that recipient_diagnostics falls back to)."""
+    if not text_part or text_part == context.report_squeezed:
+        return False
+    return classification.names_a_state(text_part)
 
 
 def _block_address(block: FieldBlock) -> str | None:
@@ -811,6 +900,7 @@ def _parse_text_bounce(context: _Context, *, source: str = "text") -> ParsedMess
                 diagnostic=diagnostic,
                 occurred_at=context.date,
                 transcript=report if len(items) == 1 else "",
+                evidence=_Corroboration(report=context),
             )
         )
     return context.finish(MessageKind.BOUNCE, results, source=source)

@@ -160,3 +160,26 @@ AUTO_REPLY_SUBJECT_RE = _any(
 )
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-mailautoreply")
 AUTO_REPLY_PRECEDENCE_RE = re.compile(r"auto[_-]?reply", re.IGNORECASE)
+
+# Content-filtering gateways (anti-spam / anti-virus appliances in front of the real mail server) that write
+# their own bounce, recognised by a header of the bounce itself: (header name, pattern of its value). Such a
+# gateway accepts the message first and reports a later refusal with its SMTP phase and enhanced status lost
+# (or its own filter's verdict in the same words), so its bare "user unknown" doesn't prove the address gone;
+# Sisimai reads these as "filtered". Not here: hosted services that document their "No such user" as an
+# address check (Symantec Email Security.cloud / MessageLabs, Broadcom KB 165163).
+FILTER_GATEWAY_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # McAfee Email Gateway / Email and Web Security appliance: "X-NAI-Header: Modified by McAfee ..."
+    ("X-NAI-Header", re.compile(r"\bmcafee\b", re.IGNORECASE)),
+    # SurfControl (Websense) E-mail Filter: "X-Mailer: SurfControl E-mail Filter"
+    ("X-Mailer", re.compile(r"\bsurfcontrol\b", re.IGNORECASE)),
+    # Digital Arts m-FILTER: "X-Mailer: m-FILTER"
+    ("X-Mailer", re.compile(r"^\s*m-filter\b", re.IGNORECASE)),
+    # MailFoundry: the gateway's own hop, "Received: From localhost (127.0.0.1) by host (MAILFOUNDRY) id ..."
+    ("Received", re.compile(r"\(mailfoundry\)", re.IGNORECASE)),
+    # Active!Hunter (anti-spam gateway): its mail id header, "X-AHMAILID: ..."
+    ("X-AHMAILID", re.compile(r"\S")),
+    # Active!Hunter: MIME boundary "----=_Active!Hunter_..." of its multipart/report
+    ("Content-Type", re.compile(r"boundary=\"?-*=_active!hunter_", re.IGNORECASE)),
+    # Trend Micro InterScan Messaging Security Suite: From "InterScan MSS" / "InterScan Notification"
+    ("From", re.compile(r"\binterscan\b", re.IGNORECASE)),
+)

@@ -89,22 +89,50 @@ def original_headers_text(rest: str) -> str:
 
 
 # Which SMTP command a rejection answered. A server that accepted a recipient at RCPT TO and refused the
-# message after DATA judged the content or the sender, so its "user unknown" doesn't prove the mailbox gone.
-_RCPT_PHASE_RE = re.compile(
-    r"in reply to rcpt to command|after rcpt to\b|rcpt to response|>>> ?rcpt to|our rcpt to|"
-    r"smtp command\W*rcpt|error following rcpt command|\(rcpt\)",
-    re.IGNORECASE,
+# message after DATA judged the content or the sender, so its "user unknown" doesn't prove the mailbox gone;
+# a refusal of the RCPT TO command itself is the server's verdict on the address. The phrases are those of
+# Postfix ("in reply to RCPT TO command", wrapped lines may cut off "command"), Exim ("after RCPT TO:",
+# "after end of data"), qmail ("does not like recipient", "most progress was RCPT TO response"), Sendmail
+# and Courier transcripts (">>> RCPT To:"), DragonFly ("did not like our RCPT TO"), GMX ("after RCPT
+# command"), Yahoo ("[RCPT_TO]") and "SMTP:RCPT" / "SMTP:DATA" summaries.
+def _phrases(*patterns: str) -> re.Pattern[str]:
+    # a space in a phrase matches any run of white space: reports wrap lines anywhere
+    return re.compile("|".join(p.replace(" ", r"\s+") for p in patterns), re.IGNORECASE)
+
+
+_RCPT_PHASE_RE = _phrases(
+    r"in reply to rcpt to\b",
+    r"after rcpt(?: to)?\b",
+    r"rcpt to response",
+    r">>>\s*rcpt to",
+    r"our rcpt to",
+    r"smtp command\W*rcpt",
+    r"smtp\s*:\s*rcpt\b",
+    r"error following rcpt command",
+    r"\(rcpt\)",
+    r"\[rcpt_to\]",
+    r"does not like recipient",
 )
-# Only explicit statements count: a Sendmail or Courier transcript shows ">>> DATA" before the replies to
-# pipelined RCPT TO commands too.
-_DATA_PHASE_RE = re.compile(
-    r"in reply to end of data command|after end of data|after data\b|our (?:final )?data\b|"
-    r"smtp command\W*data\b|step: data|\(data\)|in reply to data command",
-    re.IGNORECASE,
+# Only explicit statements count here: a Sendmail transcript shows ">>> DATA" before the replies to pipelined
+# RCPT TO commands too (see data_reply_in_transcript for when the transcript itself is proof).
+_DATA_PHASE_RE = _phrases(
+    r"in reply to end of data\b",
+    r"after end of data",
+    r"after data\b",
+    r"our (?:final )?data\b",
+    r"smtp command\W*data\b",
+    r"smtp\s*:\s*data\b",
+    r"step: data",
+    r"\(data\)",
+    r"in reply to data\b",
 )
 # The generic wording that, after DATA, filters use too; an explicit account state ("disabled", "inactive",
 # "doesn't have an account") is not generic.
 _GENERIC_UNKNOWN_RE = re.compile(r"user unknown|unknown user|no such user|unknown recipient", re.IGNORECASE)
+# A transcript's ">>> COMMAND" sent and "<<< 550 ..." received (Sendmail, Courier, Domino, m-FILTER), also in
+# a diagnostic whose lines were joined.
+_SENT_RE = re.compile(r"(?<!\S)>>>[ \t]*(\S+)")
+_RECEIVED_RE = re.compile(r"(?<!\S)<<<[ \t]*\S")
 
 
 def generic_unknown_user(text: str) -> bool:
@@ -117,7 +145,22 @@ def smtp_phase(text: str) -> str | None:
         return "rcpt"
     if _DATA_PHASE_RE.search(text):
         return "data"
+    if data_reply_in_transcript(text):
+        return "data"
     return None
+
+
+def data_reply_in_transcript(text: str) -> bool:
+    """A transcript whose last command is ">>> DATA" (or ">>> ." ending the data), answered by one reply.
+
+    With PIPELINING (RFC 2920) the client sends RCPT TO and DATA together, and a Sendmail transcript shows
+    the RCPT replies after ">>> DATA", then the reply to DATA itself: two replies or more. A single "<<<"
+    reply after the last command, DATA or the final ".", is the answer to the message, not to a recipient.
+    """
+    sent = list(_SENT_RE.finditer(text))
+    if not sent or sent[-1].group(1).upper() not in ("DATA", "."):
+        return False
+    return len(_RECEIVED_RE.findall(text, sent[-1].end())) == 1
 
 
 def has_code(text: str) -> bool:

@@ -75,6 +75,8 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
         if not name:
             raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
         options: dict[str, Any] = dict(parse_qsl(parts.query))
+        # Fail fast while the server is down or restarting (a 503, not a hung worker).
+        options.setdefault("connect_timeout", "5")
         try:
             port = parts.port
         except ValueError:

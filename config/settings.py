@@ -6,6 +6,7 @@ sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL (see README, "Configura
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -35,11 +36,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "anymail",
     "deliverability",
 ]
 
 MIDDLEWARE = [
+    "deliverability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "deliverability.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -47,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A provider body that anymail cannot parse → 400, not 500 (only under /webhooks/anymail/).
+    "deliverability.webhooks.UnreadableWebhookMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -104,6 +111,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+# Served by whitenoise (compressed, cache-busting names) from STATIC_ROOT after collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # E-mail (decisions to owners, password resets): Django 6.1's MAILERS. Console output
 # while developing; SMTP from EMAIL_* variables in production.
@@ -123,6 +141,8 @@ if _EMAIL_BACKEND.endswith("smtp.EmailBackend"):
     }
 MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "deliverability@localhost")
+# Links in e-mails to owners point here.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Production hardening; all of it on when DEBUG is off.
@@ -154,18 +174,76 @@ DELIVERABILITY = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded per view (DRF's JSONParser ignores DATA_UPLOAD_MAX_MEMORY_SIZE).
+    "DEFAULT_PARSER_CLASSES": ["deliverability.api.parsers.BoundedJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["deliverability.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["deliverability.api.authentication.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["deliverability.api.throttling.ApiKeyRateThrottle"],
+    # Requests per API key ("<n>/s|min|hour|day"), counted in the shared database cache.
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("API_THROTTLE_RATE", "6000/min")},
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "deliverability.api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Swagger UI's files from the drf-spectacular-sidecar package: /api/v1/docs/ works offline.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deliverability back office API",
+    "DESCRIPTION": "Check addresses before a send, sync contacts, follow suppressions. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
+# Provider webhooks at /webhooks/anymail/<esp>/tracking/ through django-anymail (docs/webhooks.md).
+# WEBHOOK_SECRET is the "user:password" of the HTTP basic auth in every provider's URL (several,
+# comma-separated, while rotating). With DEBUG off a secret or key left unset is an unguessable
+# one, so those webhooks refuse every call instead of accepting anyone's.
+_UNGUESSABLE = secrets.token_urlsafe(32)
+_WEBHOOK_SECRETS = env_list("WEBHOOK_SECRET", []) or (
+    ["anymail:dev-only-webhook-secret"] if DEBUG else [f"unset:{_UNGUESSABLE}"]
+)
+if any(":" not in secret for secret in _WEBHOOK_SECRETS):
+    raise ImproperlyConfigured("WEBHOOK_SECRET must be user:password (comma-separated to rotate)")
+ANYMAIL = {
+    "WEBHOOK_SECRET": _WEBHOOK_SECRETS,
+    # Mailgun signs every call (HMAC-SHA256) with the account's webhook signing key.
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY")
+    or ("dev-only-mailgun-signing-key" if DEBUG else _UNGUESSABLE),
+    # Amazon SNS asks to confirm a new subscription; anymail confirms it through boto3 (a call
+    # to AWS). Off by default while developing and testing: no network.
+    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": env_bool(
+        "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS", default=not DEBUG
+    ),
+}
+# Postal signs with an RSA key (its public half, base64, without the BEGIN/END lines); unset,
+# the Postal webhook refuses every call. SendGrid's signed event webhook (ECDSA) is optional.
+if env_str("POSTAL_WEBHOOK_KEY").strip():
+    ANYMAIL["POSTAL_WEBHOOK_KEY"] = env_str("POSTAL_WEBHOOK_KEY").strip()
+if env_str("SENDGRID_WEBHOOK_VERIFICATION_KEY").strip():
+    ANYMAIL["SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"] = env_str("SENDGRID_WEBHOOK_VERIFICATION_KEY").strip()
+
+# One JSON object per line on stdout (LOG_FORMAT=json, the default with DEBUG off), each with
+# the request id that RequestIdMiddleware sets and returns as X-Request-ID.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "deliverability.log_format.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "deliverability.log_format.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id"],
+            "formatter": env_str("LOG_FORMAT", "text" if DEBUG else "json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -8,6 +8,7 @@ Two modes: `normalize_email` validates fully (email-validator, no DNS) for forms
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import email_validator
 import idna
@@ -25,11 +26,15 @@ _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL_DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 # A quoted local part: printable ASCII with \" and \\ escapes.
 _LOCAL_QUOTED = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"')
-# An LDH domain of at least two labels, TLD not all digits (IDNA already applied).
+# An LDH domain of at least two labels (IDNA already applied). No label starts or ends with a
+# hyphen; the TLD has two or more characters and ends with a letter, as every TLD of the root
+# zone does (email-validator's rule too, so both modes agree: `b.c1`, `b.co-` are refused).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+(?!\d+$)(?:[a-z0-9-]{{2,63}}|xn--[a-z0-9-]{{1,59}})")
-_HOT = re.compile(rf"(?:{_ATEXT}+(?:\.{_ATEXT}+)*)@(?:{_LABEL}\.)+(?!\d+$)[a-z0-9-]{{2,63}}")
+_TLD = r"(?!-)[a-z0-9-]{1,62}[a-z]"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_TLD}")
+_HOT = re.compile(rf"(?:{_ATEXT}+(?:\.{_ATEXT}+)*)@(?:{_LABEL}\.)+{_TLD}")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _split(value: object) -> tuple[str, str]:
@@ -62,6 +67,16 @@ def _ascii_domain(domain: str) -> str:
         raise InvalidEmail("invalid domain") from None
 
 
+def _check_unicode_local(local: str) -> None:
+    """Refuse what email-validator calls unsafe: controls, format characters (zero-width,
+    bidi overrides), surrogates (not encodable: the database would refuse them), private-use
+    and unassigned code points, non-ASCII spaces and separators, a leading combining mark."""
+    for position, char in enumerate(local):
+        category = unicodedata.category(char)
+        if category[0] in "CZ" or (category[0] == "M" and position == 0):
+            raise InvalidEmail("unsafe characters in local part")
+
+
 def normalize_email_fast(value: object) -> str:
     """Normalize with a syntax check only (microseconds): for the API's hot path.
 
@@ -76,11 +91,14 @@ def normalize_email_fast(value: object) -> str:
                 return candidate
     local, domain = _split(value)
     local = local.lower()
+    if not local.isascii():
+        # One stored form per address: NFC, as email-validator (the full mode) returns it.
+        local = unicodedata.normalize("NFC", local)
     if len(local) > MAX_LOCAL_LENGTH:
         raise InvalidEmail(f"local part too long (more than {MAX_LOCAL_LENGTH} characters)")
     if not (_LOCAL_DOT_ATOM.fullmatch(local) or _LOCAL_QUOTED.fullmatch(local)):
-        if not local.isascii() and _LOCAL_DOT_ATOM.fullmatch(re.sub(r"[^\x00-\x7f]", "a", local)):
-            pass  # an internationalized (SMTPUTF8) local part
+        if not local.isascii() and _LOCAL_DOT_ATOM.fullmatch(_NON_ASCII.sub("a", local)):
+            _check_unicode_local(local)  # an internationalized (SMTPUTF8) local part
         else:
             raise InvalidEmail("invalid characters in local part")
     ascii_domain = _ascii_domain(domain)
@@ -113,8 +131,9 @@ def normalize_email(value: object) -> str:
     except email_validator.EmailNotValidError as error:
         raise InvalidEmail(str(error)) from None
     normalized = f"{info.local_part.lower()}@{ascii_domain}"
-    # Cross-check with the fast rules so both modes agree on what is valid.
-    return normalize_email_fast(normalized) if normalized.isascii() else normalized
+    # Cross-check with the fast rules, internationalized addresses too, so both modes agree
+    # on what is valid and on the normalized form.
+    return normalize_email_fast(normalized)
 
 
 def domain_of(email: str) -> str:

@@ -465,3 +465,41 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("Audit events are append-only.")
+
+
+class ApiKey(models.Model):
+    """A mailer's credential for the REST API: platform-wide (`school` null) or acting for one
+    school only. The secret is shown once when issued; only its SHA-256 is stored (the key is
+    random and long, so a slow password hash would add nothing), and `prefix` finds the row."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text=_("Visible part of the key, to tell keys apart."))
+    key_hash = models.CharField(max_length=64, unique=True, help_text=_("SHA-256 of the whole key, hex."))
+    school = models.ForeignKey(
+        School,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+        help_text=_("Empty means a platform key, which acts for any school."),
+    )
+    is_active = models.BooleanField(default=True, help_text=_("Off once revoked: requests with the key answer 401."))
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text=_("Updated at most once a minute."))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("API key")
+
+    def __str__(self) -> str:
+        return f"{self.name} (dbo_{self.prefix}_…)"
+
+    @property
+    def scope(self) -> str:
+        """ "platform" or "school", as the API names it."""
+        return PLATFORM if self.school_id is None else "school"
+
+    @property
+    def actor_label(self) -> str:
+        """Who acted, in audit events written for requests made with this key."""
+        return f"api:{self.prefix}"

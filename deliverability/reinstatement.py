@@ -9,6 +9,8 @@ too, so both screens show the same verdicts.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -81,40 +83,80 @@ class Eligibility:
 
 
 def request_eligibility(*, school: School, email: str, now: datetime | None = None) -> Eligibility:
+    return request_eligibilities(school=school, emails=[email], now=now)[email]
+
+
+def request_eligibilities(
+    *, school: School, emails: Collection[str], now: datetime | None = None
+) -> dict[str, Eligibility]:
+    """`request_eligibility` for many addresses of one school at once (the portal's page of
+    blocked contacts): at most five queries, whatever the number of addresses. Each
+    eligibility carries the address's blocking suppressions with their causes."""
     now = now or timezone.now()
-    suppressions = list(blocking_suppressions(email=email, school=school))
-    if not Contact.objects.filter(school=school, email=email).exists():
-        return Eligibility(False, str(_("This address is not one of your school's contacts.")))
-    if not suppressions:
-        return Eligibility(False, str(_("This address is not blocked for your school.")))
-    if ReinstatementRequest.objects.filter(school=school, email=email, status=RequestStatus.PENDING).exists():
-        return Eligibility(False, str(_("A request for this address is already waiting for support.")), suppressions)
-    blocked_until = _failed_reinstatement_block(email, now)
-    if blocked_until is not None:
-        return Eligibility(
-            False,
-            str(_("An earlier reinstatement of this address failed; new requests are possible from %(date)s."))
-            % {"date": timezone.localtime(blocked_until).date().isoformat()},
-            suppressions,
+    wanted = set(emails)
+    if not wanted:
+        return {}
+    suppressions: dict[str, list[Suppression]] = defaultdict(list)
+    for suppression in (
+        Suppression.objects.active()
+        .for_school(school)
+        .filter(email__in=wanted)
+        .order_by("school_id", "id")
+        .select_related("cause")
+        .defer("cause__raw")
+    ):
+        suppressions[suppression.email].append(suppression)
+    contacts = set(Contact.objects.filter(school=school, email__in=wanted).values_list("email", flat=True))
+    pending = set(
+        ReinstatementRequest.objects.filter(school=school, email__in=wanted, status=RequestStatus.PENDING).values_list(
+            "email", flat=True
         )
-    if _requests_today(school, now) >= policy("REQUEST_DAILY_LIMIT"):
-        return Eligibility(
-            False, str(_("Your school has reached today's limit of requests; please try again tomorrow.")),
-            suppressions,
-        )
-    return Eligibility(True, "", suppressions)
-
-
-def _failed_reinstatement_block(email: str, now: datetime) -> datetime | None:
-    """When a failed reinstatement stops blocking new requests for `email` (None: it doesn't)."""
-    block = timedelta(days=policy("FAILED_REINSTATEMENT_BLOCK_DAYS"))
-    failed_at = (
-        ReinstatementRequest.objects.filter(email=email, outcome=RequestOutcome.FAILED, updated_at__gt=now - block)
-        .order_by("-updated_at")
-        .values_list("updated_at", flat=True)
-        .first()
     )
-    return failed_at + block if failed_at is not None else None
+    blocked_until = _failed_reinstatement_blocks(wanted, now)
+    limit_reached: bool | None = None  # counted once, and only when an address gets that far
+    result: dict[str, Eligibility] = {}
+    for email in wanted:
+        found = suppressions.get(email, [])
+        if email not in contacts:
+            result[email] = Eligibility(False, str(_("This address is not one of your school's contacts.")))
+        elif not found:
+            result[email] = Eligibility(False, str(_("This address is not blocked for your school.")))
+        elif email in pending:
+            result[email] = Eligibility(
+                False, str(_("A request for this address is already waiting for support.")), found
+            )
+        elif email in blocked_until:
+            result[email] = Eligibility(
+                False,
+                str(_("An earlier reinstatement of this address failed; new requests are possible from %(date)s."))
+                % {"date": timezone.localtime(blocked_until[email]).date().isoformat()},
+                found,
+            )
+        else:
+            if limit_reached is None:
+                limit_reached = _requests_today(school, now) >= policy("REQUEST_DAILY_LIMIT")
+            if limit_reached:
+                result[email] = Eligibility(
+                    False,
+                    str(_("Your school has reached today's limit of requests; please try again tomorrow.")),
+                    found,
+                )
+            else:
+                result[email] = Eligibility(True, "", found)
+    return result
+
+
+def _failed_reinstatement_blocks(emails: Collection[str], now: datetime) -> dict[str, datetime]:
+    """Until when a failed reinstatement blocks new requests, for each of `emails` it blocks."""
+    block = timedelta(days=policy("FAILED_REINSTATEMENT_BLOCK_DAYS"))
+    rows = (
+        ReinstatementRequest.objects.filter(email__in=emails, outcome=RequestOutcome.FAILED, updated_at__gt=now - block)
+        .order_by()
+        .values("email")
+        .annotate(last=Max("updated_at"))
+        .values_list("email", "last")
+    )
+    return {email: last + block for email, last in rows}
 
 
 def _requests_today(school: School, now: datetime) -> int:

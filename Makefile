@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint typecheck migrations-check test-sqlite test-postgres bench clean
+.PHONY: help run serve test lint typecheck migrations-check test-sqlite test-postgres bench clean
 
 help:
 	@echo "make run    – the back office on http://127.0.0.1:8000 (SQLite under var/, demo data)"
@@ -39,6 +39,14 @@ run: $(STAMP) | var
 	@echo "  Owner portal: http://127.0.0.1:8000/portal/  (owner / demo)"
 	@echo
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Production-like: gunicorn (config/gunicorn.py) against DATABASE_URL, static files by
+# whitenoise. Needs the production environment of docs/deploy.md.
+serve: $(STAMP) | var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput -v0
+	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

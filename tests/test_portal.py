@@ -236,7 +236,6 @@ def test_the_blocked_page_costs_the_same_queries_for_any_number_of_rows(
 ) -> None:
     for i in range(n):
         blocked_contact(school_a, f"user{i:02d}@example.org")
-    submit(owner_a, school_a, "user00@example.org")
     client = client_for(owner_a)
     # session, user, the school, count, the page, then eligibility: suppressions with their
     # causes, contacts, pending requests, failed reinstatements, today's requests.
@@ -251,8 +250,9 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(
     for i in range(5):
         blocked_contact(school_a, f"user{i}@example.org")
         submit(owner_a, school_a, f"user{i}@example.org")
+    client = client_for(owner_a)
     with django_assert_num_queries(9):  # session, user, the school, six for the dashboard
-        client_for(owner_a).get("/portal/schools/school-a/")
+        client.get("/portal/schools/school-a/")
 
 
 # --- the request form ----------------------------------------------------------------------
@@ -353,7 +353,7 @@ def test_the_daily_limit_per_school(owner_a: User, school_a: School, settings: A
     client = client_for(owner_a)
     client.post(request_url(school_a, first), {"what_changed": "other", "reason": REASON})
     response = client.post(request_url(school_a, second), {"what_changed": "other", "reason": REASON})
-    assert "reached today's limit" in response.content.decode()
+    assert "reached today's limit" in text_of(response.content.decode())
     assert list(ReinstatementRequest.objects.values_list("email", flat=True)) == ["a@example.org"]
 
 
@@ -461,7 +461,8 @@ def test_another_schools_ids_are_404_and_change_nothing(
 ) -> None:
     before = (AuditEvent.objects.count(), ReinstatementRequest.objects.filter(status="pending").count())
     client = client_for(owner_a)
-    response = getattr(client, method)(url(school_a, foreign), {"what_changed": "other", "reason": REASON})
+    data = {"what_changed": "other", "reason": REASON} if method == "post" else None
+    response = getattr(client, method)(url(school_a, foreign), data)
     assert response.status_code == 404
     assert "b-secret@example.org" not in response.content.decode()
     assert (AuditEvent.objects.count(), ReinstatementRequest.objects.filter(status="pending").count()) == before

@@ -352,3 +352,18 @@ def test_two_agents_deciding_at_once_one_wins(school_a: School, owner_a: User, s
     assert SuppressionChange.objects.filter(email=EMAIL, change="lifted").count() == 1
     assert AuditEvent.objects.filter(action="request.approved").count() == 1
 
+
+
+def test_close_probations_command(blocked: Suppression, owner_a: User, school_a: School, support: User) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    request = submit(owner_a, school_a)
+    flow.approve_reinstatement_request(request=request, acting_user=support, note="ok")
+    ReinstatementRequest.objects.filter(pk=request.pk).update(probation_ends_at=timezone.now() - timedelta(minutes=1))
+    out = StringIO()
+    call_command("close_probations", stdout=out)
+    assert out.getvalue().strip() == "Confirmed 1 reinstatements whose probation ended."
+    request.refresh_from_db()
+    assert request.outcome == "confirmed"

@@ -27,12 +27,16 @@ def _pin_key(client: str) -> str:
 
 def pin_to_primary(client: str) -> None:
     """After `client` wrote, its reads go to the primary until the replica has caught up."""
-    cache.set(_pin_key(client), 1, timeout=settings.REPLICA_PIN_SECONDS)
+    if "replica" in settings.DATABASES:
+        cache.set(_pin_key(client), 1, timeout=settings.REPLICA_PIN_SECONDS)
 
 
 @contextmanager
 def replica_reads(client: str) -> Iterator[None]:
     """Let the reads inside go to the replica, unless `client` wrote recently."""
+    if "replica" not in settings.DATABASES:  # no replica: no lookup, no cost
+        yield
+        return
     token = _replica_ok.set(cache.get(_pin_key(client)) is None)
     try:
         yield

@@ -122,8 +122,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-if DEBUG:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+# While developing and testing, whitenoise finds files per request (no scan of STATIC_ROOT
+# at start-up, which `make serve`'s collectstatic may be rewriting at the same time).
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
 # Served by whitenoise (compressed, cache-busting names) from STATIC_ROOT after collectstatic.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

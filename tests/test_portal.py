@@ -158,7 +158,9 @@ def test_the_dashboard_counts_blocks_by_reason_and_shows_requests_and_decisions(
 # --- blocked addresses ---------------------------------------------------------------------
 
 
-def test_a_blocked_address_in_plain_words_with_a_masked_diagnostic(owner_a: User, school_a: School, anna: Contact) -> None:
+def test_a_blocked_address_in_plain_words_with_a_masked_diagnostic(
+    owner_a: User, school_a: School, anna: Contact
+) -> None:
     html = html_of(client_for(owner_a), blocked_url(school_a))
     text = text_of(html)
     assert "anna@example.org" in text and "Anna Nowak" in text
@@ -184,14 +186,12 @@ def test_why_a_request_is_not_possible(owner_a: User, school_a: School, support:
     flow.approve_reinstatement_request(request=approved, acting_user=support, note="ok")
     blocked_contact(school_a, failed.email, days_ago=0)  # bounces again during probation
 
-    rows = {
-        row["email"]: row
-        for row in rows_of(html_of(client_for(owner_a), blocked_url(school_a)))
-    }
+    rows = {row["email"]: row for row in rows_of(html_of(client_for(owner_a), blocked_url(school_a)))}
     assert "already waiting for support" in rows[pending.email]["action"]
-    assert "An earlier reinstatement of this address failed; new requests are possible from" in rows[failed.email][
-        "action"
-    ]
+    assert (
+        "An earlier reinstatement of this address failed; new requests are possible from"
+        in rows[failed.email]["action"]
+    )
     assert "Ask to resume sending" in rows[complaint.email]["action"]
     assert "Only if the recipient confirmed they want our mail." in rows[complaint.email]["action"]
 
@@ -315,11 +315,12 @@ def test_bad_input_is_shown_beside_its_field_and_changes_nothing(
 
 
 def test_a_complaint_needs_the_recipients_consent(owner_a: User, school_a: School) -> None:
-    contact = blocked_contact(school_a, "jan@example.org", reason="complaint", event_type="complaint",
-                              bounce_school=school_a)
+    contact = blocked_contact(
+        school_a, "jan@example.org", reason="complaint", event_type="complaint", bounce_school=school_a
+    )
     client = client_for(owner_a)
     html = html_of(client, request_url(school_a, contact))
-    assert 'value="wants_mail" id="id_what_changed_3" checked' in html  # preselected
+    assert re.search(r'value="wants_mail"[^>]* checked>', html)  # preselected
     response = client.post(request_url(school_a, contact), {"what_changed": "mailbox_cleared", "reason": REASON})
     assert "confirmed they want it" in field_errors(response.content.decode(), "what_changed")[0]
     assert not ReinstatementRequest.objects.exists()
@@ -423,8 +424,9 @@ def test_a_co_owner_sees_and_withdraws_the_schools_requests(owner_a: User, schoo
     assert request.status == "withdrawn"
 
 
-def test_a_failed_reinstatement_shows_in_my_requests(owner_a: User, school_a: School, anna: Contact,
-                                                    support: User) -> None:
+def test_a_failed_reinstatement_shows_in_my_requests(
+    owner_a: User, school_a: School, anna: Contact, support: User
+) -> None:
     request = submit(owner_a, school_a, anna.email)
     flow.approve_reinstatement_request(request=request, acting_user=support, note="ok")
     blocked_contact(school_a, anna.email, days_ago=0)
@@ -513,8 +515,9 @@ def test_every_portal_form_needs_the_csrf_token(owner_a: User, school_a: School,
 # --- the page read agrees with the service ---------------------------------------------------
 
 
-def test_the_page_eligibility_agrees_with_the_single_one(owner_a: User, school_a: School, support: User,
-                                                        settings: Any) -> None:
+def test_the_page_eligibility_agrees_with_the_single_one(
+    owner_a: User, school_a: School, support: User, settings: Any
+) -> None:
     blocked_contact(school_a, "free@example.org")
     blocked_contact(school_a, "pending@example.org")
     blocked_contact(school_a, "failed@example.org")
@@ -524,8 +527,13 @@ def test_the_page_eligibility_agrees_with_the_single_one(owner_a: User, school_a
     approved = submit(owner_a, school_a, "failed@example.org")
     flow.approve_reinstatement_request(request=approved, acting_user=support, note="ok")
     blocked_contact(school_a, "failed@example.org", days_ago=0)
-    emails = ["free@example.org", "pending@example.org", "failed@example.org", "fine@example.org",
-              "stranger@example.org"]
+    emails = [
+        "free@example.org",
+        "pending@example.org",
+        "failed@example.org",
+        "fine@example.org",
+        "stranger@example.org",
+    ]
     for limit in (20, 2):
         settings.DELIVERABILITY = {**settings.DELIVERABILITY, "REQUEST_DAILY_LIMIT": limit}
         many = flow.request_eligibilities(school=school_a, emails=emails)

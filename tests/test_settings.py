@@ -133,7 +133,7 @@ def test_sqlite_without_a_file_is_refused(tmp_path: Path, url: str) -> None:
 
 
 def test_postgres_with_user_password_port_and_options() -> None:
-    url = "postgres://app%40team:p%40ss%3Aw0rd@db.internal:6543/back%20office?sslmode=require&connect_timeout=5"
+    url = "postgres://app%40team:p%40ss%3Aw0rd@db.internal:6543/back%20office?sslmode=require&connect_timeout=30"
     assert parse_database_url(url, base_dir=BASE_DIR) == {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": "back office",
@@ -141,7 +141,7 @@ def test_postgres_with_user_password_port_and_options() -> None:
         "PASSWORD": "p@ss:w0rd",
         "HOST": "db.internal",
         "PORT": "6543",
-        "OPTIONS": {"sslmode": "require", "connect_timeout": "5"},
+        "OPTIONS": {"sslmode": "require", "connect_timeout": "30"},  # the URL's own timeout wins
     }
 
 
@@ -157,7 +157,7 @@ def test_postgres_scheme_spellings_and_defaults(scheme: str) -> None:
         "PASSWORD": "",
         "HOST": "localhost",
         "PORT": "",
-        "OPTIONS": {},
+        "OPTIONS": {"connect_timeout": "5"},  # fail fast while the server is down: a 503, not a hung worker
     }
 
 
@@ -167,7 +167,7 @@ def test_postgres_socket_directory_as_host_option() -> None:
     assert config["USER"] == "postgres"
     assert config["NAME"] == "app"
     # `host` is the connection's host, not a libpq option passed twice.
-    assert config["OPTIONS"] == {"sslmode": "disable"}
+    assert config["OPTIONS"] == {"sslmode": "disable", "connect_timeout": "5"}
 
 
 @pytest.mark.parametrize(

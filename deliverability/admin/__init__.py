@@ -4,6 +4,7 @@ Add a module to this list to register it (e.g. `api_keys`, `requests`).
 """
 
 from deliverability.admin import (  # noqa: F401 - imported for their registrations
+    api_keys,
     audit,
     erasure,
     events,

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from deliverability.api import views
+from deliverability.api import bounces, views
 from deliverability.api.exceptions import api_not_found
 
 app_name = "api"
@@ -27,10 +27,10 @@ urlpatterns = [
 ]
 
 # --- Bounces and the change feed (DESIGN.md; built with the policy services) ---------------
-# POST /api/v1/bounces/ and GET /api/v1/suppressions/changes/ go here, e.g.
-#     path("bounces/", bounce_views.BouncesView.as_view(), name="bounces"),
-#     path("suppressions/changes/", bounce_views.SuppressionChangesView.as_view(), name="suppression-changes"),
-urlpatterns += []
+urlpatterns += [
+    path("bounces/", bounces.BouncesView.as_view(), name="bounces"),
+    path("suppressions/changes/", bounces.SuppressionChangesView.as_view(), name="suppression-changes"),
+]
 # --------------------------------------------------------------------------------------------
 
 # Last: any other /api/v1/ path is a JSON 404 (and no APPEND_SLASH redirect, which would drop

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.db_router import replica_reads
 from deliverability.addresses import MAX_LENGTH, InvalidEmail, normalize_email, normalize_email_fast
 from deliverability.api import serializers as s
 from deliverability.api.authentication import api_key_of
@@ -105,9 +106,10 @@ class CheckView(ApiView):
         except InvalidEmail as error:
             raise exceptions.ValidationError({"email": [str(error)]}) from None
         school = acting_school(key, query.validated_data.get("school"))
-        found = blocking_suppressions(
-            [normalized], category=query.validated_data["category"], school_id=school.pk if school else None
-        )
+        with replica_reads(key.prefix):
+            found = blocking_suppressions(
+                [normalized], category=query.validated_data["category"], school_id=school.pk if school else None
+            )
         blocked_by = found.get(normalized)
         entry = None if blocked_by is None else {"email": sent, "normalized": normalized, **blocked_by}
         return Response({"email": sent, "sendable": entry is None, "blocked_by": entry})
@@ -130,9 +132,10 @@ class CheckView(ApiView):
         envelope = s.CheckInputSerializer(data=_object(request.data))
         envelope.is_valid(raise_exception=True)
         school = acting_school(key, envelope.validated_data.get("school"))
-        result = check_addresses(
-            envelope.validated_data["emails"], category=envelope.validated_data["category"], school=school
-        )
+        with replica_reads(key.prefix):  # a read replica serves checks when configured
+            result = check_addresses(
+                envelope.validated_data["emails"], category=envelope.validated_data["category"], school=school
+            )
         return Response(result)
 
 

@@ -15,7 +15,7 @@ import time
 from array import array
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,9 +36,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2_000  # rows per suppression query and per progress report
 DNS_WORKERS = 64  # lookups in flight at once
-# Chunks prepared ahead of the one being finished, so that their lookups run meanwhile: the
-# first chunks of a list bring most of its new domains.
-LOOKAHEAD_CHUNKS = 3
+# At most this many chunks are read ahead of the oldest one still waiting for DNS, so that
+# their lookups run meanwhile (the first chunks of a list bring most of its new domains).
+LOOKAHEAD_CHUNKS = 8
 DOMAIN_CACHE_LIMIT = 100_000  # distinct domains remembered; the oldest are forgotten past it
 UNVERIFIED_DETAIL = "domain not verified"
 REPORT_COLUMNS = ("verdict", "detail", "suggestion", "row")
@@ -208,6 +208,8 @@ class SeenAddresses:
 
 _DISPLAY_NAME = re.compile(r".*<([^<>]*)>\s*$", re.DOTALL)
 _SPACES_AROUND_AT = re.compile(r"\s*@\s*")
+_REPEATED_AT = re.compile(r"@{2,}")
+_REPEATED_DOT = re.compile(r"\.{2,}")
 _EDGE_JUNK = " \t\"'`<>()[]{},;:."
 
 
@@ -224,9 +226,9 @@ def repaired_address(raw: str) -> str:
     if candidate.lower().startswith("mailto:"):
         candidate = candidate[7:].partition("?")[0]
     candidate = _SPACES_AROUND_AT.sub("@", candidate.strip(_EDGE_JUNK))
-    candidate = re.sub(r"@{2,}", "@", candidate)
+    candidate = _REPEATED_AT.sub("@", candidate)
     local, at, domain = candidate.rpartition("@")
-    domain = re.sub(r"\.{2,}", ".", domain.replace(",", "."))
+    domain = _REPEATED_DOT.sub(".", domain.replace(",", "."))
     candidate = f"{local}{at}{domain}"
     if candidate == raw.strip():
         return ""
@@ -255,6 +257,10 @@ class _Pending:
         self.verdict, self.detail, self.suggestion = verdict, detail, suggestion
 
 
+def _resolved(items: list[_Pending]) -> bool:
+    return all(item.lookup is None or item.lookup.done() for item in items)
+
+
 def _suppression_detail(reason: str, school_id: int | None, categories: str, since: datetime) -> str:
     label = SuppressionReason(reason).label if reason in SuppressionReason.values else reason
     scope = "platform-wide" if school_id is None else "for this school"
@@ -265,8 +271,8 @@ def _suppression_detail(reason: str, school_id: int | None, categories: str, sin
 class ListChecker:
     """Verdicts for a stream of rows, in input order. `resolver` None: offline (no DNS).
 
-    `check()` reads LOOKAHEAD_CHUNKS chunks ahead so that their lookups run while this chunk's
-    finish; suppressions are read with one query per chunk (platform-wide ones, plus the
+    `check()` emits a chunk as soon as its lookups are done and reads up to LOOKAHEAD_CHUNKS
+    chunks ahead meanwhile; suppressions are read with one query per chunk (platform-wide ones, plus the
     school's when `school` is given). Domains looked up and their answers are counted in
     `domains_looked_up` and `domain_statuses`.
     """
@@ -290,7 +296,7 @@ class ListChecker:
         self._lookups: dict[str, Future[DomainStatus]] = {}
         self._lock = threading.Lock()
 
-    def check(self, rows: Iterable[SourceRow]) -> Iterator[RowResult]:
+    def check(self, rows: Iterable[SourceRow]) -> Generator[RowResult, None, None]:
         executor = None
         if self.resolver is not None:
             executor = ThreadPoolExecutor(max_workers=self.dns_workers, thread_name_prefix="listcheck-dns")
@@ -298,7 +304,8 @@ class ListChecker:
         try:
             for chunk in batched(rows, self.chunk_size):
                 pending.append(self._prepare(chunk, executor))
-                if len(pending) > LOOKAHEAD_CHUNKS:
+                # Emit what is ready; wait for DNS only when too far ahead.
+                while pending and (len(pending) > LOOKAHEAD_CHUNKS or _resolved(pending[0])):
                     yield from self._finish(pending.popleft())
             while pending:
                 yield from self._finish(pending.popleft())

@@ -66,7 +66,7 @@ class DomainCheck:
         return self.verdict == Verdict.ACCEPTS_MAIL
 
 
-def _default_resolver() -> DnsAnswerer:
+def default_resolver() -> DnsAnswerer:
     resolver: DnsAnswerer = dns.resolver.Resolver(configure=True)
     return resolver
 
@@ -87,7 +87,7 @@ def check_domain(
         return DomainCheck(domain=domain, verdict=verdict, seconds=round(time.monotonic() - started, 3), **kwargs)
 
     try:
-        resolver = (resolver_factory or _default_resolver)()
+        resolver = (resolver_factory or default_resolver)()
         name = dns.name.from_text(domain)  # absolute: no search-list suffixes
     except (dns.exception.DNSException, ValueError) as error:  # no resolv.conf, a bad name
         return done(Verdict.UNVERIFIED, detail=type(error).__name__)

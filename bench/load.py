@@ -202,7 +202,7 @@ def _report(
         f"*Suppressions at scale*. {CLIENTS} clients (Python threads, `bench/http_load.py`, on the same 2 cores), "
         f"each sending its next request when the last is answered, for {DURATION:.0f} s; each request's kind "
         f"drawn at random: "
-        + ", ".join(f"{share}% {kind}s" for kind, share in MIX.items())
+        + ", ".join(f"{share}% {kind.replace('batch', 'batche')}s" for kind, share in MIX.items())
         + f" — single check `GET /api/v1/check/`, bulk check `POST /api/v1/check/` of {BULK_SIZE:,} addresses "
         f"(60% suppressed), bounce batch `POST /api/v1/bounces/` of {BOUNCE_BATCH} new events (unique event ids and "
         f"addresses: half hard `mailbox_not_found`, a quarter soft, deliveries, complaints). Load average at the "

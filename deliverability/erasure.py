@@ -132,7 +132,7 @@ def erase_address(*, email: str, actor: Actor, note: str) -> ErasureResult:
 
     Only a user with `erase_address` (deliverability leads) may erase; a note is required.
     """
-    if actor.user is None or not actor.user.has_perm("deliverability.erase_address"):  # type: ignore[attr-defined]
+    if actor.user is None or not actor.user.has_perm("deliverability.erase_address"):
         raise PermissionDenied("Only a deliverability lead can erase an address.")
     if not note.strip():
         raise ServiceError("Erasing an address needs a note (for example the data subject's request).")

@@ -57,7 +57,8 @@ class DatabaseUnavailableMiddleware:
             )
         else:
             response = HttpResponse(
-                "The service is briefly unavailable; please retry in a moment.", status=503,
+                "The service is briefly unavailable; please retry in a moment.",
+                status=503,
                 content_type="text/plain; charset=utf-8",
             )
         response["Retry-After"] = "5"

@@ -333,7 +333,7 @@ class Suppression(models.Model):
 
     @property
     def scope_label(self) -> str:
-        return _("platform-wide") if self.school_id is None else str(self.school)
+        return str(_("platform-wide")) if self.school_id is None else str(self.school)
 
     def blocks(self, category: str) -> bool:
         """Whether this suppression stops a message of `category` (bulk/automation/system)."""

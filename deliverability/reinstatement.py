@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
@@ -36,7 +36,7 @@ from deliverability.models import (
     Suppression,
     WhatChanged,
 )
-from deliverability.services import AlreadyDecided, Actor, ServiceError, _audit, lift_suppression
+from deliverability.services import Actor, AlreadyDecided, ServiceError, _audit, lift_suppression
 from deliverability.taxonomy import Action, EventType, Reason, SuppressionReason
 
 # Mailbox providers whose "user unknown" is authoritative (they do not answer it for
@@ -44,9 +44,27 @@ from deliverability.taxonomy import Action, EventType, Reason, SuppressionReason
 # for schools' own domains hosted at Google or Microsoft.
 MAJOR_PROVIDER_DOMAINS = frozenset(
     {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
-        "ymail.com", "aol.com", "icloud.com", "me.com", "mail.ru", "yandex.ru", "gmx.com", "gmx.de",
-        "wp.pl", "o2.pl", "onet.pl", "op.pl", "interia.pl", "poczta.onet.pl",
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mail.ru",
+        "yandex.ru",
+        "gmx.com",
+        "gmx.de",
+        "wp.pl",
+        "o2.pl",
+        "onet.pl",
+        "op.pl",
+        "interia.pl",
+        "poczta.onet.pl",
     }
 )
 MAJOR_PROVIDER_MTAS = ("google.com", "googlemail.com", "outlook.com", "yahoodns.net", "yahoo.com", "icloud.com")
@@ -212,7 +230,7 @@ def submit_reinstatement_request(
     email: str,
     what_changed: str,
     reason: str,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
     language: str = "en",
 ) -> ReinstatementRequest:
     """An owner asks to resume sending to one of the school's suppressed contacts."""
@@ -246,19 +264,30 @@ def submit_reinstatement_request(
         try:
             with transaction.atomic():
                 request = ReinstatementRequest.objects.create(
-                    school=school, email=email, requested_by=requested_by, what_changed=what_changed,
-                    reason=reason, language=(language or "en")[:8],
+                    school=school,
+                    email=email,
+                    requested_by=requested_by,
+                    what_changed=what_changed,
+                    reason=reason,
+                    language=(language or "en")[:8],
                 )
         except IntegrityError:
             raise RequestRefused(_("A request for this address is already waiting for support.")) from None
         _audit(
-            actor=Actor.of(requested_by), action="request.submitted", target=request, email=email, school=school,
-            after={"status": request.status, "what_changed": what_changed}, note=reason,
+            actor=Actor.of(requested_by),
+            action="request.submitted",
+            target=request,
+            email=email,
+            school=school,
+            after={"status": request.status, "what_changed": what_changed},
+            note=reason,
         )
     return request
 
 
-def withdraw_reinstatement_request(*, request: ReinstatementRequest, acting_user: AbstractBaseUser) -> ReinstatementRequest:
+def withdraw_reinstatement_request(
+    *, request: ReinstatementRequest, acting_user: User
+) -> ReinstatementRequest:
     """The owner takes a pending request back."""
     if not School.objects.filter(pk=request.school_id, memberships__user=acting_user).exists():
         raise PermissionDenied("Only an owner of the school can withdraw its requests.")
@@ -269,7 +298,7 @@ def withdraw_reinstatement_request(*, request: ReinstatementRequest, acting_user
 
 
 def approve_reinstatement_request(
-    *, request: ReinstatementRequest, acting_user: AbstractBaseUser, note: str
+    *, request: ReinstatementRequest, acting_user: User, note: str
 ) -> ReinstatementRequest:
     """Lift every active suppression that blocks the address for the school (platform-wide
     ones for everyone, and the school's own), atomically, and start probation."""
@@ -277,12 +306,14 @@ def approve_reinstatement_request(
     with transaction.atomic():
         locked = _lock_pending(request)
         risk = assess_risk(locked)
-        if risk.high and not acting_user.has_perm("deliverability.approve_high_risk"):  # type: ignore[attr-defined]
+        if risk.high and not acting_user.has_perm("deliverability.approve_high_risk"):
             raise PermissionDenied("This request is high risk: only a deliverability lead can approve it.")
         actor = Actor.of(acting_user)
         for suppression in blocking_suppressions(email=locked.email, school=locked.school):
             lift_suppression(
-                suppression=suppression, actor=actor, request=locked,
+                suppression=suppression,
+                actor=actor,
+                request=locked,
                 note=f"Reinstatement request #{locked.pk} approved: {note}",
             )
         locked.outcome = RequestOutcome.PROBATION
@@ -292,7 +323,7 @@ def approve_reinstatement_request(
 
 
 def reject_reinstatement_request(
-    *, request: ReinstatementRequest, acting_user: AbstractBaseUser, note: str
+    *, request: ReinstatementRequest, acting_user: User, note: str
 ) -> ReinstatementRequest:
     """Keep the suppression; the owner reads the note."""
     _check_decider(request, acting_user, note)
@@ -316,16 +347,20 @@ def close_probations(*, now: datetime | None = None) -> int:
             request.updated_at = now
             request.save(update_fields=["outcome", "updated_at"])
             _audit(
-                actor=Actor(label="probation"), action="request.probation_confirmed", target=request,
-                email=request.email, school=request.school, before={"outcome": RequestOutcome.PROBATION},
+                actor=Actor(label="probation"),
+                action="request.probation_confirmed",
+                target=request,
+                email=request.email,
+                school=request.school,
+                before={"outcome": RequestOutcome.PROBATION},
                 after={"outcome": RequestOutcome.CONFIRMED},
             )
             closed += 1
     return closed
 
 
-def _check_decider(request: ReinstatementRequest, user: AbstractBaseUser, note: str) -> None:
-    if not user.has_perm("deliverability.decide_request"):  # type: ignore[attr-defined]
+def _check_decider(request: ReinstatementRequest, user: User, note: str) -> None:
+    if not user.has_perm("deliverability.decide_request"):
         raise PermissionDenied("Only support can decide reinstatement requests.")
     if request.requested_by_id == user.pk:
         raise PermissionDenied("Nobody decides a request they filed themselves.")
@@ -356,10 +391,16 @@ def _transition(
     request.save(update_fields=fields)
     after = {"status": status, "outcome": request.outcome, **(extra or {})}
     _audit(
-        actor=actor, action=f"request.{status}", target=request, email=request.email, school=request.school,
-        before=before, after=after, note=note,
+        actor=actor,
+        action=f"request.{status}",
+        target=request,
+        email=request.email,
+        school=request.school,
+        before=before,
+        after=after,
+        note=note,
     )
-    if actor.user is not None and actor.user.is_staff:  # type: ignore[attr-defined]
+    if actor.user is not None and actor.user.is_staff:
         LogEntry.objects.log_actions(
             user_id=actor.user.pk,
             queryset=[request],
@@ -371,4 +412,3 @@ def _transition(
         from deliverability.notifications import send_decision_email
 
         transaction.on_commit(lambda: send_decision_email(request_id=request.pk))
-

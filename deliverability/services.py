@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
@@ -48,7 +48,6 @@ from deliverability.taxonomy import (
     SuppressionReason,
 )
 
-
 SYSTEM_POLICY = "policy"
 
 # Advisory-lock namespaces (pg_advisory_xact_lock(int, int)); arbitrary but fixed.
@@ -69,7 +68,7 @@ _COUNTED_SOFT = {Reason.MAILBOX_FULL, Reason.SERVER_UNAVAILABLE, Reason.DNS_PROB
 
 # When a new cause meets an active suppression in the same scope, the stronger reason is
 # shown (widening never weakens the explanation): higher ranks first.
-_REASON_RANK = {
+_REASON_RANK: dict[str, int] = {
     SuppressionReason.MANUAL: 6,
     SuppressionReason.MAILBOX_NOT_FOUND: 5,
     SuppressionReason.DOMAIN_NOT_FOUND: 5,
@@ -96,13 +95,13 @@ class AlreadyDecided(ServiceError):
 class Actor:
     """Who acts: a user, or a system actor such as "policy", "api:<key>" or "webhook:ses"."""
 
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     label: str = SYSTEM_POLICY
 
     @classmethod
-    def of(cls, user: AbstractBaseUser | AnonymousUser | None, label: str = SYSTEM_POLICY) -> Actor:
+    def of(cls, user: User | AnonymousUser | None, label: str = SYSTEM_POLICY) -> Actor:
         if user is not None and user.is_authenticated:
-            assert isinstance(user, AbstractBaseUser)
+            assert isinstance(user, User)
             return cls(user=user, label=user.get_username())
         return cls(label=label)
 
@@ -230,7 +229,7 @@ def suppress(
     if reason not in SuppressionReason.values:
         raise ServiceError(f"unknown suppression reason {reason!r}")
     if reason == SuppressionReason.MANUAL:
-        if actor.user is None or not actor.user.has_perm("deliverability.suppress_manually"):  # type: ignore[attr-defined]
+        if actor.user is None or not actor.user.has_perm("deliverability.suppress_manually"):
             raise PermissionDenied("Only a deliverability lead can suppress an address manually.")
         if not note.strip():
             raise ServiceError("A manual suppression needs a note.")
@@ -238,8 +237,14 @@ def suppress(
     with transaction.atomic():
         _advisory_lock(_LOCK_ADDRESS, email)
         return _suppress_locked(
-            email=email, school=school, categories=categories, reason=reason, actor=actor, note=note,
-            cause=cause, via=via,
+            email=email,
+            school=school,
+            categories=categories,
+            reason=reason,
+            actor=actor,
+            note=note,
+            cause=cause,
+            via=via,
         )
 
 
@@ -255,12 +260,7 @@ def _suppress_locked(
     via: str,
 ) -> tuple[Suppression, str | None]:
     """`suppress` for a caller that already holds the address lock in its transaction."""
-    existing = (
-        Suppression.objects.select_for_update()
-        .active()
-        .filter(email=email, school=school)
-        .first()
-    )
+    existing = Suppression.objects.select_for_update().active().filter(email=email, school=school).first()
     if existing is None:
         suppression = Suppression.objects.create(
             email=email,
@@ -274,8 +274,13 @@ def _suppress_locked(
         )
         _append_change(suppression, ChangeKind.SUPPRESSED)
         _audit(
-            actor=actor, action="suppression.created", target=suppression, email=email, school=school,
-            after=_suppression_state(suppression), note=note,
+            actor=actor,
+            action="suppression.created",
+            target=suppression,
+            email=email,
+            school=school,
+            after=_suppression_state(suppression),
+            note=note,
         )
         return suppression, ChangeKind.SUPPRESSED
 
@@ -294,8 +299,14 @@ def _suppress_locked(
     existing.save(update_fields=["categories", "reason", "cause", "updated_at"])
     _append_change(existing, ChangeKind.WIDENED)
     _audit(
-        actor=actor, action="suppression.widened", target=existing, email=email, school=school,
-        before=before, after=_suppression_state(existing), note=note,
+        actor=actor,
+        action="suppression.widened",
+        target=existing,
+        email=email,
+        school=school,
+        before=before,
+        after=_suppression_state(existing),
+        note=note,
     )
     return existing, ChangeKind.WIDENED
 
@@ -316,7 +327,7 @@ def lift_suppression(
     the suppression since, the lift is refused, so new evidence is never lifted unseen."""
     if not note.strip():
         raise ServiceError("Lifting a suppression needs a note.")
-    if request is None and actor.user is not None and not actor.user.has_perm("deliverability.lift_suppression"):  # type: ignore[attr-defined]
+    if request is None and actor.user is not None and not actor.user.has_perm("deliverability.lift_suppression"):
         raise PermissionDenied("Only a deliverability lead can lift a suppression.")
     with transaction.atomic():
         _advisory_lock(_LOCK_ADDRESS, suppression.email)
@@ -334,8 +345,14 @@ def lift_suppression(
         locked.save(update_fields=["lifted_at", "lifted_by", "lift_note", "lifted_by_request", "updated_at"])
         _append_change(locked, ChangeKind.LIFTED)
         _audit(
-            actor=actor, action="suppression.lifted", target=locked, email=locked.email, school=locked.school,
-            before=before, after=_suppression_state(locked), note=note,
+            actor=actor,
+            action="suppression.lifted",
+            target=locked,
+            email=locked.email,
+            school=locked.school,
+            before=before,
+            after=_suppression_state(locked),
+            note=note,
         )
     return locked
 
@@ -394,8 +411,12 @@ def record_bounce(
 
     if event_type is None or reason is None:
         verdict = classify(
-            smtp_code=smtp_code, status=status or None, diagnostic=diagnostic or None, action=action,
-            provider=provider, provider_verdict=provider_verdict,
+            smtp_code=smtp_code,
+            status=status or None,
+            diagnostic=diagnostic or None,
+            action=action,
+            provider=provider,
+            provider_verdict=provider_verdict,
         )
         event_type = event_type or verdict.type
         reason = reason or verdict.reason
@@ -412,9 +433,16 @@ def record_bounce(
     key = _clean_text(source_event_id, _MAX_SOURCE_EVENT_ID).strip()
     if not key:
         key = content_key(
-            email=normalized, occurred_at=occurred_at.isoformat(), action=action, type=event_type,
-            reason=reason, smtp_code=smtp_code, status=status, diagnostic=diagnostic,
-            message_id=message_id, provider_message_id=provider_message_id,
+            email=normalized,
+            occurred_at=occurred_at.isoformat(),
+            action=action,
+            type=event_type,
+            reason=reason,
+            smtp_code=smtp_code,
+            status=status,
+            diagnostic=diagnostic,
+            message_id=message_id,
+            provider_message_id=provider_message_id,
         )
     source = _clean_text(source, 64)
 
@@ -475,12 +503,7 @@ def _existing_event(source: str, key: str, email: str | None) -> BounceEvent | N
 
 def _apply_policy(event: BounceEvent, *, guard: bool = True) -> tuple[Suppression | None, bool]:
     """The policy table of DESIGN.md, row by row, for one stored event."""
-    if (
-        event.email is None
-        or event.record_only
-        or event.sender_side
-        or event.action != Action.FAILED
-    ):
+    if event.email is None or event.record_only or event.sender_side or event.action != Action.FAILED:
         return None, False
 
     if event.type == EventType.HARD:
@@ -509,8 +532,13 @@ def _apply_policy(event: BounceEvent, *, guard: bool = True) -> tuple[Suppressio
 def _policy_suppress(event: BounceEvent, school: School | None, categories: str, reason: str) -> Suppression | None:
     assert event.email is not None
     suppression, change = _suppress_locked(
-        email=event.email, school=school, categories=categories, reason=reason,
-        actor=SYSTEM, cause=event, via=SYSTEM_POLICY,
+        email=event.email,
+        school=school,
+        categories=categories,
+        reason=reason,
+        actor=SYSTEM,
+        cause=event,
+        via=SYSTEM_POLICY,
         note=f"{event.type} bounce ({event.reason}) from {event.source}",
     )
     return suppression if change else None
@@ -546,10 +574,9 @@ def _rejected_strikes(event: BounceEvent) -> int:
 def _soft_limit_reached(event: BounceEvent) -> bool:
     """5 failed messages on at least 3 distinct days within 14 days, none delivered after."""
     since = event.occurred_at - timedelta(days=policy("SOFT_BOUNCE_WINDOW_DAYS"))
-    last_delivery = (
-        BounceEvent.objects.filter(email=event.email, type=EventType.DELIVERED, occurred_at__lte=event.occurred_at)
-        .aggregate(at=Max("occurred_at"))["at"]
-    )
+    last_delivery = BounceEvent.objects.filter(
+        email=event.email, type=EventType.DELIVERED, occurred_at__lte=event.occurred_at
+    ).aggregate(at=Max("occurred_at"))["at"]
     if last_delivery is not None and last_delivery >= since:
         since = last_delivery + timedelta(microseconds=1)
     rows = _failures(event, since).filter(type=EventType.SOFT, reason__in=_COUNTED_SOFT)
@@ -575,8 +602,12 @@ def _fail_probation(event: BounceEvent) -> bool:
         request.updated_at = timezone.now()
         request.save(update_fields=["outcome", "updated_at"])
         _audit(
-            actor=SYSTEM, action="request.probation_failed", target=request, email=request.email,
-            school=request.school, before={"outcome": RequestOutcome.PROBATION},
+            actor=SYSTEM,
+            action="request.probation_failed",
+            target=request,
+            email=request.email,
+            school=request.school,
+            before={"outcome": RequestOutcome.PROBATION},
             after={"outcome": RequestOutcome.FAILED, "event": event.pk},
             note=f"{event.reason} during probation",
         )
@@ -597,9 +628,14 @@ def _held_by_incident(event: BounceEvent) -> bool:
         window_start = event.occurred_at - window
         distinct = (
             BounceEvent.objects.filter(
-                domain=event.domain, reason=event.reason, type=EventType.HARD, action=Action.FAILED,
-                sender_side=False, record_only=False,
-                occurred_at__gte=window_start, occurred_at__lte=event.occurred_at,
+                domain=event.domain,
+                reason=event.reason,
+                type=EventType.HARD,
+                action=Action.FAILED,
+                sender_side=False,
+                record_only=False,
+                occurred_at__gte=window_start,
+                occurred_at__lte=event.occurred_at,
             )
             .values("email")
             .distinct()
@@ -615,7 +651,9 @@ def _held_by_incident(event: BounceEvent) -> bool:
                 domain=event.domain, reason=event.reason, window_start=window_start, distinct_addresses=distinct
             )
             _audit(
-                actor=SYSTEM, action="incident.opened", target=incident,
+                actor=SYSTEM,
+                action="incident.opened",
+                target=incident,
                 after={"domain": incident.domain, "reason": incident.reason, "distinct_addresses": distinct},
                 note=f"{distinct} addresses at {event.domain} failed with {event.reason} within {window}",
             )
@@ -631,8 +669,7 @@ def _open_or_trusted(patterns: Any, window: timedelta) -> Incident | None:
     failures are real: not held again), else None."""
     return (
         patterns.filter(
-            Q(status=IncidentStatus.OPEN)
-            | Q(status=IncidentStatus.CONFIRMED, decided_at__gte=timezone.now() - window)
+            Q(status=IncidentStatus.OPEN) | Q(status=IncidentStatus.CONFIRMED, decided_at__gte=timezone.now() - window)
         )
         .order_by("-opened_at")
         .first()
@@ -666,19 +703,23 @@ def incident_rollback_preview(incident: Incident) -> Any:
     """The active suppressions the incident's pattern created by policy in the window
     before the incident opened: what a roll-back would lift."""
     window = timedelta(minutes=policy("INCIDENT_WINDOW_MINUTES"))
-    return Suppression.objects.active().filter(
-        created_via=SYSTEM_POLICY,
-        cause__domain=incident.domain,
-        cause__reason=incident.reason,
-        created_at__gte=incident.opened_at - window,
-        created_at__lte=incident.opened_at,
-    ).order_by("email", "id")
+    return (
+        Suppression.objects.active()
+        .filter(
+            created_via=SYSTEM_POLICY,
+            cause__domain=incident.domain,
+            cause__reason=incident.reason,
+            created_at__gte=incident.opened_at - window,
+            created_at__lte=incident.opened_at,
+        )
+        .order_by("email", "id")
+    )
 
 
 def rollback_incident(*, incident: Incident, actor: Actor, note: str) -> list[Suppression]:
     """Lift, in one audited action, what `incident_rollback_preview` shows. Only after a
     dismissal, and only by a lead."""
-    if actor.user is None or not actor.user.has_perm("deliverability.rollback_incident"):  # type: ignore[attr-defined]
+    if actor.user is None or not actor.user.has_perm("deliverability.rollback_incident"):
         raise PermissionDenied("Only a deliverability lead can roll back an incident.")
     if not note.strip():
         raise ServiceError("A roll-back needs a note.")
@@ -692,14 +733,17 @@ def rollback_incident(*, incident: Incident, actor: Actor, note: str) -> list[Su
             for suppression in incident_rollback_preview(locked)
         ]
         _audit(
-            actor=actor, action="incident.rolled_back", target=locked,
-            after={"lifted": [s.pk for s in lifted]}, note=note,
+            actor=actor,
+            action="incident.rolled_back",
+            target=locked,
+            after={"lifted": [s.pk for s in lifted]},
+            note=note,
         )
     return lifted
 
 
 def _require_incident_decision(actor: Actor, note: str) -> None:
-    if actor.user is None or not actor.user.has_perm("deliverability.decide_incident"):  # type: ignore[attr-defined]
+    if actor.user is None or not actor.user.has_perm("deliverability.decide_incident"):
         raise PermissionDenied("Only a deliverability lead can decide an incident.")
     if not note.strip():
         raise ServiceError("A decision needs a note.")
@@ -720,7 +764,10 @@ def _close_incident(incident: Incident, status: str, actor: Actor, note: str) ->
     incident.decision_note = _clean_text(note)
     incident.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
     _audit(
-        actor=actor, action=f"incident.{status}", target=incident, before=before,
-        after={"status": status, "held_events": incident.held_events.count()}, note=note,
+        actor=actor,
+        action=f"incident.{status}",
+        target=incident,
+        before=before,
+        after={"status": status, "held_events": incident.held_events.count()},
+        note=note,
     )
-

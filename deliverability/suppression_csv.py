@@ -77,7 +77,7 @@ def export_rows(queryset: QuerySet[Suppression], *, chunk_size: int = 2_000) -> 
 
 def record_export(*, actor: Actor, description: str) -> AuditEvent:
     """Check the export permission and audit the export before the file is streamed."""
-    if actor.user is None or not actor.user.has_perm("deliverability.export_suppressions"):  # type: ignore[attr-defined]
+    if actor.user is None or not actor.user.has_perm("deliverability.export_suppressions"):
         raise PermissionDenied("Only a deliverability lead can export suppressions.")
     return _audit(actor=actor, action="suppressions.exported", target=SuppressionList(), after={"filters": description})
 
@@ -254,7 +254,7 @@ def apply_import(*, rows: Iterable[Sequence[Any]], actor: Actor, note: str) -> I
     `services.suppress`, all in one transaction, and audit the import as a whole. Rows come
     from a preview the same user confirmed; they are checked again (a school deleted since
     fails the whole import, nothing half-written)."""
-    if actor.user is None or not actor.user.has_perm("deliverability.import_suppressions"):  # type: ignore[attr-defined]
+    if actor.user is None or not actor.user.has_perm("deliverability.import_suppressions"):
         raise PermissionDenied("Only a deliverability lead can import suppressions.")
     if not note.strip():
         raise ServiceError("An import needs a note (where the list comes from).")

@@ -3,12 +3,15 @@ fast mode of the API's hot path, and the promise that both agree on what is vali
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deliverability.addresses import InvalidEmail, normalize_email, normalize_email_fast
 
+Normalizer = Callable[[object], str]
 MODES = [pytest.param(normalize_email, id="full"), pytest.param(normalize_email_fast, id="fast")]
 
 # (input, normalized form) — the same in both modes.
@@ -183,7 +186,7 @@ INVALID = [
 
 @pytest.mark.parametrize("normalize", MODES)
 @pytest.mark.parametrize(("value", "expected"), VALID)
-def test_valid_addresses_are_normalized(normalize, value: str, expected: str) -> None:
+def test_valid_addresses_are_normalized(normalize: Normalizer, value: str, expected: str) -> None:
     assert normalize(value) == expected
 
 
@@ -295,7 +298,7 @@ AGREEMENT = [
 
 @pytest.mark.parametrize("value", AGREEMENT)
 def test_both_modes_agree(value: str) -> None:
-    def outcome(normalize) -> str:
+    def outcome(normalize: Normalizer) -> str:
         try:
             return normalize(value)
         except InvalidEmail:

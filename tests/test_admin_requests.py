@@ -66,12 +66,15 @@ def bounce(
         status="5.1.1",
         diagnostic=f"550 5.1.1 <{email}>: user unknown (sent for school-b by bounces+school-b-7@platform.test)",
         remote_mta=remote_mta,
-        message_id=f"<{message or email}-{days_ago}@platform.test>",
+        message_id=f"<{message}@platform.test>" if message else f"<{email}-{days_ago}@platform.test>",
     )
 
 
-def blocked(school: School, email: str, **kwargs: Any) -> Contact:
-    contact = Contact.objects.filter(school=school, email=email).first() or ContactFactory(school=school, email=email)
+def blocked(contact_school: School, email: str, **kwargs: Any) -> Contact:
+    """A contact of `contact_school` whose address bounced (`school=` is the bounce's school)."""
+    contact = Contact.objects.filter(school=contact_school, email=email).first() or ContactFactory(
+        school=contact_school, email=email
+    )
     bounce(email, **kwargs)
     return contact
 
@@ -285,7 +288,10 @@ def test_the_request_page_shows_the_request_timeline_risk_and_history(
     earlier = submit(owner_a, school_a, "anna@example.org")
     flow.approve_reinstatement_request(request=earlier, acting_user=lead, note="First time, resuming.")
     bounce("anna@example.org", days_ago=1, message="again")  # fails the probation
-    current = submit(owner_a, school_a, "anna@example.org", what_changed="address_confirmed")
+    # Filed before the failure (a new request is refused for 90 days after it).
+    current = ReinstatementRequest.objects.create(
+        school=school_a, email="anna@example.org", requested_by=owner_a, what_changed="address_confirmed", reason=REASON
+    )
     html = client_for(support).get(page_url(current)).content.decode()
     text = text_of(html)
     assert f"Reinstatement request #{current.pk}" in text
@@ -305,15 +311,16 @@ def test_the_request_page_shows_the_request_timeline_risk_and_history(
     assert re.search(r'id="dlv-approve" disabled', html) and 'id="dlv-reject"' in html
 
 
+@pytest.mark.parametrize("events", [1, 30])
 def test_the_request_page_costs_a_fixed_number_of_queries(
-    owner_a: User, school_a: School, support: User, django_assert_num_queries: Any
+    owner_a: User, school_a: School, support: User, events: int, django_assert_num_queries: Any
 ) -> None:
     blocked(school_a, "anna@example.org")
-    for i in range(10):
+    for i in range(events):
         bounce("anna@example.org", reason="mailbox_full", event_type="soft", days_ago=i / 10, message=f"s{i}")
     request = submit(owner_a, school_a, "anna@example.org")
     client = client_for(support)
-    with django_assert_num_queries(26) as captured:
+    with django_assert_num_queries(24) as captured:
         response = client.get(page_url(request))
     assert response.status_code == 200, captured
 
@@ -449,7 +456,7 @@ def test_staff_without_the_decide_permission_cant_decide(request_a: Reinstatemen
     viewer.user_permissions.add(Permission.objects.get(codename="view_reinstatementrequest"))
     client = client_for(viewer)
     html = client.get(page_url(request_a)).content.decode()
-    assert "You can&#x27;t decide requests" in html and 'id="dlv-decision-form"' not in html
+    assert "You can't decide requests" in text_of(html) and 'id="dlv-decision-form"' not in html
     before = state()
     response = client.post(page_url(request_a), {"decision": "reject", "note": "no"})
     assert "Only support can decide reinstatement requests." in response.content.decode()

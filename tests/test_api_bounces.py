@@ -26,14 +26,23 @@ def key_for(school: School | None = None) -> str:
 
 def post(key: str, body: Any, raw: bytes | None = None, **headers: Any) -> Any:
     data = raw if raw is not None else json.dumps(body)
-    return Client().post("/api/v1/bounces/", data=data, content_type="application/json",
-                         HTTP_AUTHORIZATION=f"Bearer {key}", **headers)
+    return Client().post(
+        "/api/v1/bounces/", data=data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}", **headers
+    )
 
 
 def event(**fields: Any) -> dict[str, Any]:
-    base = {"email": "Ann@Example.com", "event_id": "e1", "occurred_at": WHEN, "kind": "bounce",
-            "smtp_code": 550, "status": "5.1.1", "diagnostic": GMAIL_UNKNOWN, "category": "bulk",
-            "message_id": "<m1@platform.example>"}
+    base = {
+        "email": "Ann@Example.com",
+        "event_id": "e1",
+        "occurred_at": WHEN,
+        "kind": "bounce",
+        "smtp_code": 550,
+        "status": "5.1.1",
+        "diagnostic": GMAIL_UNKNOWN,
+        "category": "bulk",
+        "message_id": "<m1@platform.example>",
+    }
     base.update(fields)
     return base
 
@@ -44,15 +53,29 @@ def test_one_event_is_recorded_classified_and_answered(school_a: School) -> None
     (result,) = response.json()["results"]
     suppression = Suppression.objects.get()
     assert result == {
-        "event_id": "e1", "email": "Ann@Example.com", "result": "created", "errors": {},
-        "type": "hard", "reason": "mailbox_not_found", "suppressed": True,
-        "suppression": {"email": "Ann@Example.com", "normalized": "ann@example.com", "reason": "mailbox_not_found",
-                        "scope": "platform", "school": None, "since": result["suppression"]["since"],
-                        "suppression_id": suppression.pk},
+        "event_id": "e1",
+        "email": "Ann@Example.com",
+        "result": "created",
+        "errors": {},
+        "type": "hard",
+        "reason": "mailbox_not_found",
+        "suppressed": True,
+        "suppression": {
+            "email": "Ann@Example.com",
+            "normalized": "ann@example.com",
+            "reason": "mailbox_not_found",
+            "scope": "platform",
+            "school": None,
+            "since": result["suppression"]["since"],
+            "suppression_id": suppression.pk,
+        },
     }
     stored = BounceEvent.objects.get()
     assert (stored.source, stored.source_event_id, stored.school, stored.message_id) == (
-        "api:platform", "e1", school_a, "<m1@platform.example>",
+        "api:platform",
+        "e1",
+        school_a,
+        "<m1@platform.example>",
     )
     assert stored.occurred_at == datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
 
@@ -69,34 +92,51 @@ def test_a_retried_batch_answers_the_same_with_duplicate() -> None:
 
 
 def test_each_event_is_validated_on_its_own() -> None:
-    batch = {"events": [
-        event(event_id="ok"),
-        event(event_id="bad-email", email="not-an-address"),
-        event(event_id=""),
-        event(event_id="naive", occurred_at="2026-11-20T10:15:00"),
-        event(event_id="future", occurred_at=(timezone.now() + timedelta(days=2)).isoformat()),
-        event(event_id="code", smtp_code="550"),
-        event(event_id="status", status="five"),
-        event(event_id="kind", kind="exploded"),
-        event(event_id="nul", diagnostic="a\x00b"),
-        event(event_id="long", diagnostic="x" * 4001),
-        event(event_id="extra", colour="red"),
-        "not an object",
-        event(event_id="cat", category="newsletter"),
-    ]}
+    batch = {
+        "events": [
+            event(event_id="ok"),
+            event(event_id="bad-email", email="not-an-address"),
+            event(event_id=""),
+            event(event_id="naive", occurred_at="2026-11-20T10:15:00"),
+            event(event_id="future", occurred_at=(timezone.now() + timedelta(days=2)).isoformat()),
+            event(event_id="code", smtp_code="550"),
+            event(event_id="status", status="five"),
+            event(event_id="kind", kind="exploded"),
+            event(event_id="nul", diagnostic="a\x00b"),
+            event(event_id="long", diagnostic="x" * 4001),
+            event(event_id="extra", colour="red"),
+            "not an object",
+            event(event_id="cat", category="newsletter"),
+        ]
+    }
     results = post(key_for(), batch).json()["results"]
     assert [r["result"] for r in results] == ["created"] + ["invalid"] * 12
     errors = [sorted(r["errors"]) for r in results[1:]]
-    assert errors == [["email"], ["event_id"], ["occurred_at"], ["occurred_at"], ["smtp_code"], ["status"],
-                      ["kind"], ["diagnostic"], ["diagnostic"], ["non_field_errors"], ["non_field_errors"],
-                      ["category"]]
+    assert errors == [
+        ["email"],
+        ["event_id"],
+        ["occurred_at"],
+        ["occurred_at"],
+        ["smtp_code"],
+        ["status"],
+        ["kind"],
+        ["diagnostic"],
+        ["diagnostic"],
+        ["non_field_errors"],
+        ["non_field_errors"],
+        ["category"],
+    ]
     assert BounceEvent.objects.count() == 1
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [([event()], "non_field_errors"), ({"events": "x"}, "events"), ({"events": []}, "events"),
-     ({"events": [event()] * 1001}, "events")],
+    [
+        ([event()], "non_field_errors"),
+        ({"events": "x"}, "events"),
+        ({"events": []}, "events"),
+        ({"events": [event()] * 1001}, "events"),
+    ],
 )
 def test_a_bad_envelope_is_a_400_and_records_nothing(body: Any, field: str) -> None:
     response = post(key_for(), body)
@@ -112,15 +152,25 @@ def test_malformed_bodies_are_4xx_json(raw: bytes) -> None:
 
 
 def test_kinds_map_to_the_taxonomy() -> None:
-    batch = {"events": [
-        event(event_id="c", kind="complaint", smtp_code=None, status="", diagnostic=""),
-        event(event_id="d", kind="delivered", email="ok@example.com", smtp_code=250, status="2.0.0", diagnostic=""),
-        event(event_id="w", kind="delayed", email="slow@example.com", smtp_code=451, status="4.3.0",
-              diagnostic="451 4.3.0 try again later"),
-    ]}
+    batch = {
+        "events": [
+            event(event_id="c", kind="complaint", smtp_code=None, status="", diagnostic=""),
+            event(event_id="d", kind="delivered", email="ok@example.com", smtp_code=250, status="2.0.0", diagnostic=""),
+            event(
+                event_id="w",
+                kind="delayed",
+                email="slow@example.com",
+                smtp_code=451,
+                status="4.3.0",
+                diagnostic="451 4.3.0 try again later",
+            ),
+        ]
+    }
     results = post(key_for(), batch).json()["results"]
     assert [(r["type"], r["reason"]) for r in results] == [
-        ("complaint", "complaint"), ("delivered", "delivered"), ("soft", "server_unavailable"),
+        ("complaint", "complaint"),
+        ("delivered", "delivered"),
+        ("soft", "server_unavailable"),
     ]
     assert BounceEvent.objects.get(source_event_id="w").action == "delayed"
 
@@ -168,8 +218,16 @@ def feed(key: str, after: str | None = None, **params: Any) -> Any:
 
 
 def hard(email: str, school: School | None = None, reason: str = "mailbox_not_found", n: int = 0) -> None:
-    record_bounce(email=email, source="dsn", source_event_id=f"{email}-{n}", occurred_at=timezone.now(),
-                  event_type="hard", reason=reason, sender_side=False, school=school)
+    record_bounce(
+        email=email,
+        source="dsn",
+        source_event_id=f"{email}-{n}",
+        occurred_at=timezone.now(),
+        event_type="hard",
+        reason=reason,
+        sender_side=False,
+        school=school,
+    )
 
 
 def test_the_feed_pages_in_order_and_replays_to_the_active_list(lead: Any) -> None:
@@ -217,7 +275,8 @@ def test_there_is_no_way_to_lift_or_delete_through_the_api() -> None:
     key = key_for()
     suppression = Suppression.objects.get()
     for method in ("delete", "put", "patch"):
-        response = getattr(Client(), method)(f"/api/v1/suppressions/{suppression.pk}/",
-                                             HTTP_AUTHORIZATION=f"Bearer {key}")
+        response = getattr(Client(), method)(
+            f"/api/v1/suppressions/{suppression.pk}/", HTTP_AUTHORIZATION=f"Bearer {key}"
+        )
         assert response.status_code in (404, 405)
     assert Suppression.objects.active().count() == 1

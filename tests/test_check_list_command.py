@@ -207,6 +207,9 @@ def test_the_report_of_a_plain_list_is_a_comma_separated_csv(tmp_path: Path) -> 
     report = tmp_path / "report.csv"
     run(str(source), "--offline", "--out", str(report))
     assert report.read_bytes() == codecs.BOM_UTF8 + b"email,verdict,detail,suggestion,row\r\njan@wp.pl,ok,,,1\r\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert report.stat().st_mode & 0o777 == 0o666 & ~umask  # as any file the user makes, not private
 
 
 def test_the_column_can_be_chosen(tmp_path: Path) -> None:

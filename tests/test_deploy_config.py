@@ -27,15 +27,25 @@ def test_gunicorn_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_replica_and_pooler_settings_load() -> None:
-    env = {**os.environ, "DATABASE_URL": "postgres://app:pw@db1:5432/bo?sslmode=require",
-           "DATABASE_REPLICA_URL": "postgres://app:pw@db2:5432/bo", "DATABASE_POOLER": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://app:pw@db1:5432/bo?sslmode=require",
+        "DATABASE_REPLICA_URL": "postgres://app:pw@db2:5432/bo",
+        "DATABASE_POOLER": "1",
+    }
     code = (
         "import django, json; django.setup(); from django.conf import settings as s; "
         "print(json.dumps([s.DATABASE_ROUTERS, s.DATABASES['replica']['HOST'], "
         "s.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'], s.DATABASES['default']['OPTIONS']]))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         '[["config.db_router.PrimaryReplicaRouter"], "db2", true, '

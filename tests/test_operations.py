@@ -65,8 +65,11 @@ def test_every_response_carries_a_request_id(anonymous: Client) -> None:
 
 @pytest.mark.parametrize(
     ("path", "content_type"),
-    [("/api/v1/check/", "application/json"), ("/webhooks/anymail/postmark/tracking/", "application/json"),
-     ("/portal/", "text/plain; charset=utf-8")],
+    [
+        ("/api/v1/check/", "application/json"),
+        ("/webhooks/anymail/postmark/tracking/", "application/json"),
+        ("/portal/", "text/plain; charset=utf-8"),
+    ],
 )
 def test_a_database_outage_is_a_fast_503_not_a_500(path: str, content_type: str) -> None:
     middleware = DatabaseUnavailableMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
@@ -87,7 +90,10 @@ def test_json_log_lines_carry_the_request_id() -> None:
         request_id_var.reset(token)
     line = json.loads(JsonFormatter().format(record))
     assert {k: line[k] for k in ("level", "logger", "message", "request_id")} == {
-        "level": "WARNING", "logger": "deliverability", "message": "hello world", "request_id": "req-1",
+        "level": "WARNING",
+        "logger": "deliverability",
+        "message": "hello world",
+        "request_id": "req-1",
     }
 
 
@@ -108,7 +114,11 @@ def test_check_deploy_is_clean_with_the_documented_production_env() -> None:
     env.update(PRODUCTION_ENV)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -117,6 +127,7 @@ def test_check_deploy_is_clean_with_the_documented_production_env() -> None:
 def test_production_refuses_to_start_without_a_secret_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env.update({"DEBUG": "0", "ALLOWED_HOSTS": "bo.example.com"})
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.utils import timezone
 
 from deliverability import services
 from deliverability.addresses import InvalidEmail
@@ -126,7 +125,9 @@ def test_complaint_suppresses_bulk_and_automation_for_the_school(school_a: Schoo
     result = bounce(event_type="complaint", reason="complaint", school=school_a)
     (suppression,) = active("dead@example.com")
     assert (suppression.school, suppression.categories, suppression.reason) == (
-        school_a, "bulk_and_automation", "complaint",
+        school_a,
+        "bulk_and_automation",
+        "complaint",
     )
     assert suppression.blocks("bulk") and not suppression.blocks("system")
     assert result.suppression == suppression
@@ -148,7 +149,9 @@ def test_five_soft_failures_on_three_days_within_14_days_suppress_bulk_and_autom
     assert [r.suppression is not None for r in results] == [False, False, False, False, True]
     (suppression,) = active("full@example.com")
     assert (suppression.school, suppression.categories, suppression.reason) == (
-        None, "bulk_and_automation", "soft_bounce_limit",
+        None,
+        "bulk_and_automation",
+        "soft_bounce_limit",
     )
     assert changes("full@example.com") == [("suppressed", "bulk_and_automation", "soft_bounce_limit")]
 
@@ -181,8 +184,13 @@ def test_soft_failures_of_one_message_count_once() -> None:
 def test_a_delivery_after_soft_bounces_resets_the_count() -> None:
     for i, d in enumerate(DAYS[:4]):
         soft("full@example.com", NOW + timedelta(days=d, hours=i), f"<m{i}>")
-    bounce("full@example.com", event_type="delivered", reason="delivered", action="delivered",
-           occurred_at=NOW + timedelta(days=2))
+    bounce(
+        "full@example.com",
+        event_type="delivered",
+        reason="delivered",
+        action="delivered",
+        occurred_at=NOW + timedelta(days=2),
+    )
     soft("full@example.com", NOW + timedelta(days=2, hours=5), "<m5>")
     assert active("full@example.com") == []
     for i, d in enumerate([3, 3, 4, 4], start=6):
@@ -273,7 +281,8 @@ def test_platform_and_school_suppressions_coexist(school_a: School) -> None:
     bounce("x@example.com", event_type="complaint", reason="complaint", school=school_a)
     bounce("x@example.com", message_id="<2>")
     assert {(s.school_id, s.reason) for s in active("x@example.com")} == {
-        (school_a.pk, "complaint"), (None, "mailbox_not_found"),
+        (school_a.pk, "complaint"),
+        (None, "mailbox_not_found"),
     }
 
 
@@ -282,8 +291,10 @@ def test_platform_and_school_suppressions_coexist(school_a: School) -> None:
 
 def _counts() -> tuple[int, int, int, int]:
     return (
-        BounceEvent.objects.count(), Suppression.objects.count(),
-        SuppressionChange.objects.count(), AuditEvent.objects.count(),
+        BounceEvent.objects.count(),
+        Suppression.objects.count(),
+        SuppressionChange.objects.count(),
+        AuditEvent.objects.count(),
     )
 
 
@@ -320,8 +331,13 @@ def test_the_contact_of_the_school_is_linked(school_a: School) -> None:
 
 def test_raw_smtp_data_is_classified_when_the_caller_did_not() -> None:
     result = record_bounce(
-        email="x@example.com", source="api:platform", source_event_id="1", occurred_at=NOW,
-        smtp_code=550, status="5.1.1", diagnostic=GMAIL_UNKNOWN,
+        email="x@example.com",
+        source="api:platform",
+        source_event_id="1",
+        occurred_at=NOW,
+        smtp_code=550,
+        status="5.1.1",
+        diagnostic=GMAIL_UNKNOWN,
     )
     assert (result.event.type, result.event.reason, result.event.sender_side) == ("hard", "mailbox_not_found", False)
     assert len(active("x@example.com")) == 1
@@ -329,8 +345,10 @@ def test_raw_smtp_data_is_classified_when_the_caller_did_not() -> None:
 
 def test_nul_bytes_and_huge_text_are_stored_safely() -> None:
     result = bounce(
-        "x@example.com", diagnostic="550 user\x00 unknown " + "x" * 100_000,
-        raw={"k\x00": ["v\x00", 1, None, {"n": "\x00"}]}, remote_mta="mx\x00.example.com" * 50,
+        "x@example.com",
+        diagnostic="550 user\x00 unknown " + "x" * 100_000,
+        raw={"k\x00": ["v\x00", 1, None, {"n": "\x00"}]},
+        remote_mta="mx\x00.example.com" * 50,
     )
     event = BounceEvent.objects.get(pk=result.event.pk)
     assert "\x00" not in event.diagnostic and len(event.diagnostic) == 20_000
@@ -343,7 +361,7 @@ def test_nul_bytes_and_huge_text_are_stored_safely() -> None:
     [
         ({"email": "not-an-address"}, InvalidEmail),
         ({"email": "a\x00@example.com"}, InvalidEmail),
-        ({"occurred_at": datetime(2026, 1, 1)}, services.InvalidBounce),  # noqa: DTZ001 - naive on purpose
+        ({"occurred_at": datetime(2026, 1, 1)}, services.InvalidBounce),
         ({"action": "exploded"}, services.InvalidBounce),
         ({"smtp_code": 99999}, services.InvalidBounce),
         ({"category": "newsletter"}, services.InvalidBounce),
@@ -363,9 +381,15 @@ def test_bad_input_is_refused_and_changes_nothing(fields: dict[str, Any], error:
 
 def _on_probation(school: School, email: str) -> ReinstatementRequest:
     return ReinstatementRequest.objects.create(
-        school=school, email=email, requested_by=UserFactory(), what_changed="mailbox_cleared",
-        reason="The client confirmed she cleared her mailbox", status="approved", outcome="probation",
-        decided_at=NOW - timedelta(days=1), probation_ends_at=NOW + timedelta(days=29),
+        school=school,
+        email=email,
+        requested_by=UserFactory(),
+        what_changed="mailbox_cleared",
+        reason="The client confirmed she cleared her mailbox",
+        status="approved",
+        outcome="probation",
+        decided_at=NOW - timedelta(days=1),
+        probation_ends_at=NOW + timedelta(days=29),
     )
 
 
@@ -427,14 +451,33 @@ def test_a_lift_decided_on_stale_state_is_refused(lead: Any) -> None:
 
 def test_manual_suppression_needs_a_lead_and_a_note(support: Any, lead: Any) -> None:
     with pytest.raises(PermissionDenied):
-        services.suppress(email="x@example.com", school=None, categories="all", reason="manual",
-                          actor=Actor.of(support), note="spam trap", via="manual")
+        services.suppress(
+            email="x@example.com",
+            school=None,
+            categories="all",
+            reason="manual",
+            actor=Actor.of(support),
+            note="spam trap",
+            via="manual",
+        )
     with pytest.raises(services.ServiceError):
-        services.suppress(email="x@example.com", school=None, categories="all", reason="manual",
-                          actor=Actor.of(lead), note="", via="manual")
+        services.suppress(
+            email="x@example.com",
+            school=None,
+            categories="all",
+            reason="manual",
+            actor=Actor.of(lead),
+            note="",
+            via="manual",
+        )
     suppression, change = services.suppress(
-        email=" X@Example.com", school=None, categories="all", reason="manual", actor=Actor.of(lead),
-        note="Known spam trap", via="manual",
+        email=" X@Example.com",
+        school=None,
+        categories="all",
+        reason="manual",
+        actor=Actor.of(lead),
+        note="Known spam trap",
+        via="manual",
     )
     assert change == "suppressed" and suppression.email == "x@example.com" and suppression.created_by == lead
     assert audits("x@example.com") == ["suppression.created"]
@@ -463,9 +506,15 @@ def test_a_burst_at_one_domain_opens_an_incident_and_holds_further_failures(smal
     assert Suppression.objects.active().count() == 3
     incident = services.Incident.objects.get()
     assert (incident.domain, incident.reason, incident.status, incident.distinct_addresses) == (
-        "bigmail.example", "mailbox_not_found", "open", 4,
+        "bigmail.example",
+        "mailbox_not_found",
+        "open",
+        4,
     )
-    assert set(incident.held_events.values_list("email", flat=True)) == {"user3@bigmail.example", "user4@bigmail.example"}
+    assert set(incident.held_events.values_list("email", flat=True)) == {
+        "user3@bigmail.example",
+        "user4@bigmail.example",
+    }
     assert AuditEvent.objects.filter(action="incident.opened").count() == 1
 
 

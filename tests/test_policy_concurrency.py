@@ -28,7 +28,7 @@ def run_together(*jobs: Callable[[], Any]) -> list[Any]:
         try:
             barrier.wait()
             results[i] = job()
-        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+        except BaseException as error:
             results[i] = error
         finally:
             connection.close()
@@ -43,8 +43,14 @@ def run_together(*jobs: Callable[[], Any]) -> list[Any]:
 
 def hard(email: str, event_id: str, minutes: int = 0) -> Callable[[], services.RecordedBounce]:
     return lambda: record_bounce(
-        email=email, source="api:platform", source_event_id=event_id, occurred_at=NOW + timedelta(minutes=minutes),
-        event_type="hard", reason="mailbox_not_found", sender_side=False, message_id=f"<{event_id}>",
+        email=email,
+        source="api:platform",
+        source_event_id=event_id,
+        occurred_at=NOW + timedelta(minutes=minutes),
+        event_type="hard",
+        reason="mailbox_not_found",
+        sender_side=False,
+        message_id=f"<{event_id}>",
     )
 
 
@@ -75,7 +81,9 @@ def test_a_lift_racing_a_new_hard_bounce_ends_suppressed(lead: Any) -> None:
             )
 
         results = run_together(lift, hard(email, f"{round_}-second", minutes=5))
-        assert not [r for r in results if not isinstance(r, services.AlreadyDecided | Suppression | services.RecordedBounce)]
+        assert not [
+            r for r in results if not isinstance(r, services.AlreadyDecided | Suppression | services.RecordedBounce)
+        ]
         assert Suppression.objects.active().filter(email=email).count() == 1, f"round {round_}: {results}"
 
 
@@ -107,7 +115,11 @@ def test_a_reader_following_the_change_log_misses_nothing() -> None:
         errors = [r for r in results if isinstance(r, BaseException)]
         assert not errors, errors
 
-    reader = threading.Thread(target=lambda: (read(), connection.close()))
+    def read_then_close() -> None:
+        read()
+        connection.close()
+
+    reader = threading.Thread(target=read_then_close)
     reader.start()
     writers_then_done()
     reader.join(timeout=60)

@@ -25,12 +25,27 @@ EMAIL = "anna.nowak@example.org"
 REASON = "The client confirmed she cleared her mailbox yesterday."
 
 
-def hard(email: str = EMAIL, *, reason: str = "mailbox_not_found", school: School | None = None,
-         days_ago: float = 1, message: str = "m1", domain_mta: str = "", event_type: str = "hard") -> Any:
+def hard(
+    email: str = EMAIL,
+    *,
+    reason: str = "mailbox_not_found",
+    school: School | None = None,
+    days_ago: float = 1,
+    message: str = "m1",
+    domain_mta: str = "",
+    event_type: str = "hard",
+) -> Any:
     return record_bounce(
-        email=email, source="api:platform", source_event_id=f"{message}-{reason}-{days_ago}",
-        occurred_at=timezone.now() - timedelta(days=days_ago), event_type=event_type, reason=reason,
-        sender_side=False, school=school, message_id=f"<{message}>", remote_mta=domain_mta,
+        email=email,
+        source="api:platform",
+        source_event_id=f"{message}-{reason}-{days_ago}",
+        occurred_at=timezone.now() - timedelta(days=days_ago),
+        event_type=event_type,
+        reason=reason,
+        sender_side=False,
+        school=school,
+        message_id=f"<{message}>",
+        remote_mta=domain_mta,
     )
 
 
@@ -132,8 +147,13 @@ def test_the_daily_limit_per_school(settings: Any, owner_a: User, school_a: Scho
 
 
 def test_approval_lifts_platform_and_school_suppressions_and_starts_probation(
-    blocked: Suppression, owner_a: User, school_a: School, school_b: School, lead: User,
-    mailoutbox: list[Any], django_capture_on_commit_callbacks: Any,
+    blocked: Suppression,
+    owner_a: User,
+    school_a: School,
+    school_b: School,
+    lead: User,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     owner_a.email = "owner@school-a.example"
     owner_a.save(update_fields=["email"])
@@ -143,7 +163,10 @@ def test_approval_lifts_platform_and_school_suppressions_and_starts_probation(
     with django_capture_on_commit_callbacks(execute=True):
         decided = flow.approve_reinstatement_request(request=request, acting_user=lead, note="Checked: fixed.")
     assert (decided.status, decided.outcome, decided.decided_by, decided.decision_note) == (
-        "approved", "probation", lead, "Checked: fixed.",
+        "approved",
+        "probation",
+        lead,
+        "Checked: fixed.",
     )
     assert decided.probation_ends_at is not None
     assert timedelta(days=29) < decided.probation_ends_at - timezone.now() <= timedelta(days=30)
@@ -158,7 +181,11 @@ def test_approval_lifts_platform_and_school_suppressions_and_starts_probation(
 
 
 def test_rejection_keeps_the_suppression(
-    blocked: Suppression, owner_a: User, school_a: School, support: User, mailoutbox: list[Any],
+    blocked: Suppression,
+    owner_a: User,
+    school_a: School,
+    support: User,
+    mailoutbox: list[Any],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     owner_a.email = "owner@school-a.example"
@@ -173,8 +200,9 @@ def test_rejection_keeps_the_suppression(
 
 
 @pytest.mark.parametrize("decide", [flow.approve_reinstatement_request, flow.reject_reinstatement_request])
-def test_a_decision_needs_a_note(blocked: Suppression, owner_a: User, school_a: School, support: User,
-                                 decide: Any) -> None:
+def test_a_decision_needs_a_note(
+    blocked: Suppression, owner_a: User, school_a: School, support: User, decide: Any
+) -> None:
     request = submit(owner_a, school_a)
     with pytest.raises(ServiceError, match="note"):
         decide(request=request, acting_user=support, note=" \x00 ")
@@ -236,13 +264,18 @@ def test_a_decided_request_cant_be_decided_again(
         transition(request, support)
     with pytest.raises(AlreadyDecided):
         flow.withdraw_reinstatement_request(request=request, acting_user=owner_a)
-    assert (AuditEvent.objects.count(), SuppressionChange.objects.count(), Suppression.objects.active().count()) == before
+    assert (
+        AuditEvent.objects.count(),
+        SuppressionChange.objects.count(),
+        Suppression.objects.active().count(),
+    ) == before
     request.refresh_from_db()
     assert request.status == first
 
 
-def test_withdraw_only_by_an_owner_of_the_school(blocked: Suppression, owner_a: User, owner_b: User,
-                                                  school_a: School) -> None:
+def test_withdraw_only_by_an_owner_of_the_school(
+    blocked: Suppression, owner_a: User, owner_b: User, school_a: School
+) -> None:
     request = submit(owner_a, school_a)
     with pytest.raises(PermissionDenied):
         flow.withdraw_reinstatement_request(request=request, acting_user=owner_b)
@@ -253,8 +286,9 @@ def test_withdraw_only_by_an_owner_of_the_school(blocked: Suppression, owner_a: 
 
 
 def _request(school: School, email: str = EMAIL) -> ReinstatementRequest:
-    return ReinstatementRequest(school=school, email=email, requested_by=UserFactory(), what_changed="other",
-                                reason=REASON)
+    return ReinstatementRequest(
+        school=school, email=email, requested_by=UserFactory(), what_changed="other", reason=REASON
+    )
 
 
 def test_risk_normal(blocked: Suppression, school_a: School) -> None:
@@ -280,8 +314,15 @@ def test_risk_recent_mailbox_not_found_at_a_major_provider(school_a: School) -> 
 
 
 def test_risk_earlier_failed_reinstatement(school_a: School) -> None:
-    ReinstatementRequest.objects.create(school=school_a, email=EMAIL, requested_by=UserFactory(), what_changed="other",
-                                        reason=REASON, status="approved", outcome="failed")
+    ReinstatementRequest.objects.create(
+        school=school_a,
+        email=EMAIL,
+        requested_by=UserFactory(),
+        what_changed="other",
+        reason=REASON,
+        status="approved",
+        outcome="failed",
+    )
     assert "failed" in flow.assess_risk(_request(school_a)).reasons[0]
 
 
@@ -311,8 +352,9 @@ def test_a_hard_bounce_during_probation_resuppresses_and_blocks_new_requests(
     assert later.allowed
 
 
-def test_probation_that_ends_quietly_is_confirmed(blocked: Suppression, owner_a: User, school_a: School,
-                                                 support: User) -> None:
+def test_probation_that_ends_quietly_is_confirmed(
+    blocked: Suppression, owner_a: User, school_a: School, support: User
+) -> None:
     request = submit(owner_a, school_a)
     flow.approve_reinstatement_request(request=request, acting_user=support, note="ok")
     assert flow.close_probations() == 0
@@ -338,12 +380,15 @@ def test_two_agents_deciding_at_once_one_wins(school_a: School, owner_a: User, s
             barrier.wait()
             action = flow.approve_reinstatement_request if approve else flow.reject_reinstatement_request
             results[i] = action(request=request, acting_user=user, note=f"agent {i}")
-        except Exception as error:  # noqa: BLE001 - inspected below
+        except Exception as error:
             results[i] = error
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=decide, args=(0, lead, True)), threading.Thread(target=decide, args=(1, lead, True))]
+    threads = [
+        threading.Thread(target=decide, args=(0, lead, True)),
+        threading.Thread(target=decide, args=(1, lead, True)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -351,7 +396,6 @@ def test_two_agents_deciding_at_once_one_wins(school_a: School, owner_a: User, s
     assert sorted(type(r).__name__ for r in results) == ["AlreadyDecided", "ReinstatementRequest"]
     assert SuppressionChange.objects.filter(email=EMAIL, change="lifted").count() == 1
     assert AuditEvent.objects.filter(action="request.approved").count() == 1
-
 
 
 def test_close_probations_command(blocked: Suppression, owner_a: User, school_a: School, support: User) -> None:

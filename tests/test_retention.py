@@ -26,8 +26,13 @@ def test_old_events_are_pruned_in_batches_and_needed_ones_kept() -> None:
     lifted = SuppressionFactory(email=lifted_cause.email, cause=lifted_cause)
     Suppression.objects.filter(pk=lifted.pk).update(lifted_at=timezone.now())
     pending = BounceEventFactory(occurred_at=OLD, email="asked@example.com")
-    ReinstatementRequest.objects.create(school=SchoolFactory(), email="asked@example.com", requested_by=UserFactory(),
-                                        what_changed="other", reason="x" * 20)
+    ReinstatementRequest.objects.create(
+        school=SchoolFactory(),
+        email="asked@example.com",
+        requested_by=UserFactory(),
+        what_changed="other",
+        reason="x" * 20,
+    )
     incident = Incident.objects.create(domain="example.com", reason="mailbox_not_found", window_start=OLD)
     held = BounceEventFactory(occurred_at=OLD, incident=incident)
 

@@ -58,11 +58,15 @@ def test_demo_history_covers_every_type_reason_and_scope(seeded: None) -> None:
 
 
 def test_a_second_run_changes_nothing(seeded: None) -> None:
-    counts = [m.objects.count() for m in (User, School, Contact, BounceEvent, Suppression, SuppressionChange,
-                                            ReinstatementRequest)]
+    counts = [
+        m.objects.count()
+        for m in (User, School, Contact, BounceEvent, Suppression, SuppressionChange, ReinstatementRequest)
+    ]
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    assert [m.objects.count() for m in (User, School, Contact, BounceEvent, Suppression, SuppressionChange,
-                                         ReinstatementRequest)] == counts
+    assert [
+        m.objects.count()
+        for m in (User, School, Contact, BounceEvent, Suppression, SuppressionChange, ReinstatementRequest)
+    ] == counts
 
 
 def test_refused_with_debug_off(settings: Any) -> None:

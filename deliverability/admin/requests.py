@@ -216,6 +216,7 @@ class ReinstatementRequestAdmin(admin.ModelAdmin):
     search_fields = ["email"]  # exact and normalized: see get_search_results
     search_help_text = _("Exact address, e.g. anna@example.com (case and spaces don't matter).")
     show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False  # one COUNT per page, not two
     list_per_page = 50
 
     class Media:

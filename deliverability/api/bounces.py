@@ -48,8 +48,19 @@ KINDS: dict[str, dict[str, str]] = {
     "delivered": {"action": Action.DELIVERED, "event_type": EventType.DELIVERED, "reason": Reason.DELIVERED},
 }
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-_FIELDS = {"email", "event_id", "occurred_at", "kind", "smtp_code", "status", "diagnostic", "remote_mta",
-           "category", "school", "message_id"}
+_FIELDS = {
+    "email",
+    "event_id",
+    "occurred_at",
+    "kind",
+    "smtp_code",
+    "status",
+    "diagnostic",
+    "remote_mta",
+    "category",
+    "school",
+    "message_id",
+}
 _FUTURE_SLACK = timedelta(hours=1)  # clock skew between the mailer and us
 
 
@@ -148,9 +159,16 @@ def _parse_event(event: Any, key: ApiKey, schools: dict[str, School | None]) -> 
     if errors:
         raise EventError(errors)
     return {
-        "email": normalized, "source_event_id": event_id, "occurred_at": occurred_at,
-        "smtp_code": smtp_code, "status": status, "diagnostic": diagnostic, "remote_mta": remote_mta,
-        "category": category, "school": school, "message_id": message_id,
+        "email": normalized,
+        "source_event_id": event_id,
+        "occurred_at": occurred_at,
+        "smtp_code": smtp_code,
+        "status": status,
+        "diagnostic": diagnostic,
+        "remote_mta": remote_mta,
+        "category": category,
+        "school": school,
+        "message_id": message_id,
         "raw": {k: event[k] for k in sorted(_FIELDS & set(event))},
         **KINDS[kind],
     }
@@ -181,10 +199,16 @@ class BouncesView(ApiView):
                 "One hard bounce",
                 request_only=True,
                 value={
-                    "email": "ann@example.com", "event_id": "mailer-123", "occurred_at": "2026-11-27T10:15:00Z",
-                    "kind": "bounce", "smtp_code": 550, "status": "5.1.1",
+                    "email": "ann@example.com",
+                    "event_id": "mailer-123",
+                    "occurred_at": "2026-11-27T10:15:00Z",
+                    "kind": "bounce",
+                    "smtp_code": 550,
+                    "status": "5.1.1",
                     "diagnostic": "550 5.1.1 <ann@example.com>: Recipient address rejected: User unknown",
-                    "category": "bulk", "school": "school-a", "message_id": "<m-123@platform.example>",
+                    "category": "bulk",
+                    "school": "school-a",
+                    "message_id": "<m-123@platform.example>",
                 },
             )
         ],
@@ -193,7 +217,9 @@ class BouncesView(ApiView):
         key = api_key_of(request)
         body = request.data
         if not isinstance(body, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object: one event or {\"events\": [...]}."]})
+            raise exceptions.ValidationError(
+                {"non_field_errors": ['Expected a JSON object: one event or {"events": [...]}.']}
+            )
         if "events" in body:
             events = body["events"]
             if not isinstance(events, list):
@@ -215,8 +241,12 @@ class BouncesView(ApiView):
             result: dict[str, Any] = {
                 "event_id": sent_id if isinstance(sent_id, str) else None,
                 "email": sent_email if isinstance(sent_email, str) else None,
-                "result": "invalid", "errors": {}, "type": None, "reason": None,
-                "suppressed": False, "suppression": None,
+                "result": "invalid",
+                "errors": {},
+                "type": None,
+                "reason": None,
+                "suppressed": False,
+                "suppression": None,
             }
             results.append(result)
             try:
@@ -332,4 +362,3 @@ class SuppressionChangesView(ApiView):
         ]
         next_cursor = entries[-1]["cursor"] if entries else (after or None)
         return Response({"changes": entries, "next": next_cursor, "has_more": has_more})
-

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import batched
-from typing import Any, BinaryIO, TextIO
+from typing import IO, Any, BinaryIO
 
 from django.db import connections, models
 from django.utils.translation import gettext_lazy as _
@@ -430,7 +430,7 @@ class ReportWriter:
     verdict, detail, suggestion and row. Same delimiter as the list (a comma for a plain list),
     so a spreadsheet that opened the list opens the report."""
 
-    def __init__(self, out: TextIO, layout: ListLayout) -> None:
+    def __init__(self, out: IO[str], layout: ListLayout) -> None:
         self._delimiter = layout.delimiter or ","
         self._writer = csv.writer(out, delimiter=self._delimiter)
         self._width = layout.width
@@ -462,7 +462,7 @@ def check_list(
     *,
     school: School | None = None,
     resolver: Resolver | None = None,
-    report: TextIO | None = None,
+    report: IO[str] | None = None,
     progress: ProgressCallback | None = None,
     column: str | int | None = None,
     chunk_size: int = CHUNK_SIZE,

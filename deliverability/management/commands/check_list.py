@@ -8,7 +8,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
@@ -108,7 +108,7 @@ class Command(BaseCommand):
             os.replace(report.name, out)
         self.stdout.write(self._summary(result, out))
 
-    def _open_report(self, out: str, file: str) -> Any:
+    def _open_report(self, out: str, file: str) -> IO[str]:
         """A temporary file beside `out`, renamed over it once the run succeeds: a failed run
         leaves no half-written report (and an earlier report stays as it was)."""
         target = Path(out)
@@ -120,14 +120,19 @@ class Command(BaseCommand):
         if not directory.is_dir():
             raise CommandError(f"--out: the directory {directory} does not exist.")
         try:
-            return tempfile.NamedTemporaryFile(
+            report = tempfile.NamedTemporaryFile(  # noqa: SIM115 - handle() renames or removes it
                 "w", encoding=REPORT_ENCODING, newline="", dir=directory, prefix=f".{target.name}.", delete=False
             )
         except OSError as error:
             raise CommandError(f"--out: can't write to {directory}: {error.strerror or error}.") from None
+        # The permissions of any file the user creates (a temporary file is private to its owner).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(report.name, 0o666 & ~umask)
+        return report
 
     @staticmethod
-    def _discard(report: Any) -> None:
+    def _discard(report: IO[str] | None) -> None:
         if report is not None:
             report.close()
             with contextlib.suppress(OSError):

@@ -24,8 +24,11 @@ class Command(BaseCommand):
         days = options["days"] if options["days"] is not None else policy("RETENTION_DAYS")
         if days < 1 or options["batch_size"] < 1:
             raise CommandError("--days and --batch-size must be at least 1.")
-        result = prune_events(older_than=timedelta(days=days), batch_size=options["batch_size"],
-                              dry_run=options["dry_run"])
+        result = prune_events(
+            older_than=timedelta(days=days), batch_size=options["batch_size"], dry_run=options["dry_run"]
+        )
         verb = "Would delete" if options["dry_run"] else "Deleted"
-        self.stdout.write(f"{verb} {result.deleted} bounce events older than {days} days "
-                          f"(kept {result.kept} that active suppressions, open requests or incidents need).")
+        self.stdout.write(
+            f"{verb} {result.deleted} bounce events older than {days} days "
+            f"(kept {result.kept} that active suppressions, open requests or incidents need)."
+        )

@@ -194,18 +194,21 @@ def _phase(sample: h.Sample, origin: float, times: dict[str, float]) -> str:
     end = start + sample.elapsed
     if start >= times["start_end"]:
         return "after"
+    if start >= times["start_begin"]:
+        return "starting"
     if start >= times["stop_begin"]:
-        return "outage"
+        return "down"
     if end > times["stop_begin"]:
         return "cut"
     return "before"
 
 
 PHASES = {
-    "before": "before the stop",
+    "before": "answered before the stop",
     "cut": "in flight when the stop began",
-    "outage": "sent while the database was stopping, down or starting",
-    "after": "sent after it accepted connections again",
+    "down": "sent while the database was stopping or down",
+    "starting": "sent while it was starting",
+    "after": "sent once it accepted connections again",
 }
 
 
@@ -237,15 +240,19 @@ def run() -> str:
     phases: dict[str, list[h.Sample]] = {name: [] for name in PHASES}
     for sample in result.samples:
         phases[_phase(sample, result.origin, times)].append(sample)
-    outage = phases["outage"]
+    # When the service was back: the first 200 answers to requests sent after the stop, from
+    # the moment PostgreSQL accepted connections again.
     first_ok: dict[str, float] = {}
-    for sample in phases["after"]:
-        if sample.status == 200:
-            done = result.origin + sample.started + sample.elapsed - times["start_end"]
+    for sample in result.samples:
+        start = result.origin + sample.started
+        if sample.status == 200 and start >= times["stop_begin"]:
+            done = start + sample.elapsed - times["start_end"]
             first_ok[sample.kind] = min(first_ok.get(sample.kind, done), done)
-    refused_after_start = [
-        at - times["start_end"] for at, _answer in clients.refusals if at > times["start_end"]
-    ]
+    refused_after_start = [at - times["start_end"] for at, _answer in clients.refusals if at > times["start_end"]]
+    refused_after_start += [
+        result.origin + s.started + s.elapsed - times["start_end"] for s in result.samples
+        if s.status != 200 and result.origin + s.started >= times["start_end"]
+    ]  # fmt: skip
 
     problems: list[str] = list(verdict.problems) + clients.bad_refusals[:5]
     server_errors = [s for s in result.samples if s.status >= 500 and s.status != 503 or s.status == 0]
@@ -255,9 +262,11 @@ def run() -> str:
             f"{h.status_text(Counter(s.status for s in server_errors))} "
             f"(by phase: {dict(Counter(_phase(s, result.origin, times) for s in server_errors))})"
         )
-    slowest = max((s.elapsed for s in outage), default=0.0)
+    slowest = max((s.elapsed for s in phases["down"]), default=0.0)
     if slowest > HANG_LIMIT:
-        problems.append(f"a request sent during the outage took {slowest:.1f} s (limit {HANG_LIMIT:.0f} s)")
+        problems.append(f"a request sent while the database was down took {slowest:.1f} s (limit {HANG_LIMIT:.0f} s)")
+    if not phases["down"]:
+        problems.append("no request was sent while the database was down: the run measured nothing")
     if not first_ok:
         problems.append("no request succeeded after PostgreSQL came back")
     unacknowledged = clients.sent_events - set(clients.acknowledged)
@@ -306,18 +315,24 @@ def _report(
             f"| {label} | {len(samples):,} | {h.status_text(Counter(s.status for s in samples))} | "
             f"{h.ms(h.percentile(elapsed, 50))} | {h.ms(max(elapsed, default=float('nan')))} |"
         )
-    outage = phases["outage"]
-    refusals = [s for s in outage if s.status == 503]
+    down = phases["down"]
+    refusals = [s for s in down if s.status == 503]
+    cut = phases["cut"]
+    cut_hang = max((result.origin + s.started + s.elapsed - times["stop_begin"] for s in cut), default=float("nan"))
     lines += [
         "",
-        f"- Fail fast: {len(refusals):,} of the {len(outage):,} requests sent during the outage were refused with "
-        f"503 (`{{\"error\": {{\"code\": \"service_unavailable\", …}}}}` and `Retry-After`; "
-        f"{len(clients.bad_refusals)} 503s without that shape); the slowest of them answered in "
-        f"{h.ms(max((s.elapsed for s in outage), default=float('nan')))} ms.",
+        f"- Fail fast: {len(refusals):,} of the {len(down):,} requests sent while the database was stopping or down "
+        f"were refused with 503 (the JSON error `service_unavailable` and `Retry-After`; "
+        f"{len(clients.bad_refusals)} 503s without that shape); the slowest answered in "
+        f"{h.ms(max((s.elapsed for s in down), default=float('nan')))} ms, its p50 "
+        f"{h.ms(h.percentile([s.elapsed for s in down], 50))} ms. The {len(cut)} requests in flight at the stop "
+        f"were all answered within {h.ms(cut_hang)} ms of it.",
         "- Back by itself: after PostgreSQL accepted connections again, the first 200 came "
-        + ", ".join(f"{h.ms(at)} ms later for a {kind}" for kind, at in sorted(first_ok.items(), key=lambda x: x[1]))
+        + ", ".join(
+            f"{h.ms(max(at, 0.0))} ms later for a {kind}" for kind, at in sorted(first_ok.items(), key=lambda x: x[1])
+        )
         + (
-            f"; {len(refused_after)} requests were still refused after that moment (the last "
+            f"; {len(refused_after)} requests were refused after that moment (the last "
             f"{h.ms(max(refused_after))} ms after it)"
             if refused_after else "; no request was refused after that moment"
         )

@@ -320,7 +320,7 @@ def test_the_request_page_costs_a_fixed_number_of_queries(
         bounce("anna@example.org", reason="mailbox_full", event_type="soft", days_ago=i / 10, message=f"s{i}")
     request = submit(owner_a, school_a, "anna@example.org")
     client = client_for(support)
-    with django_assert_num_queries(24) as captured:
+    with django_assert_num_queries(22) as captured:
         response = client.get(page_url(request))
     assert response.status_code == 200, captured
 

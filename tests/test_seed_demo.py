@@ -28,7 +28,15 @@ def seeded(settings: Any) -> None:
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115 - closed at exit
 
 
-def test_demo_users_can_log_in_with_their_roles(seeded: None) -> None:
+# One seeding serves every check below (seeding takes seconds): the users, the history, then
+# a second run that must change nothing.
+def test_seed_demo(seeded: None) -> None:
+    check_users()
+    check_history()
+    check_second_run_changes_nothing()
+
+
+def check_users() -> None:
     support, lead, owner = (User.objects.get(username=name) for name in ["support", "lead", "owner"])
     assert all(user.check_password("demo") for user in (support, lead, owner))
     assert support.is_staff and support.has_perm("deliverability.decide_request")
@@ -39,7 +47,7 @@ def test_demo_users_can_log_in_with_their_roles(seeded: None) -> None:
     assert list(School.objects.filter(memberships__user=owner)) == [first]
 
 
-def test_demo_history_covers_every_type_reason_and_scope(seeded: None) -> None:
+def check_history() -> None:
     assert School.objects.count() == 3
     assert Contact.objects.count() >= 300
     assert BounceEvent.objects.count() >= 2000
@@ -57,7 +65,7 @@ def test_demo_history_covers_every_type_reason_and_scope(seeded: None) -> None:
     assert not active.exclude(reason="manual").filter(cause__isnull=True).exists()
 
 
-def test_a_second_run_changes_nothing(seeded: None) -> None:
+def check_second_run_changes_nothing() -> None:
     counts = [
         m.objects.count()
         for m in (User, School, Contact, BounceEvent, Suppression, SuppressionChange, ReinstatementRequest)

@@ -293,6 +293,18 @@ class ReinstatementRequestAdmin(admin.ModelAdmin):
 
     # --- the request page ------------------------------------------------------------------
 
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> ReinstatementRequest | None:
+        """The request with what its page shows, without the list's risk columns (the page
+        runs `assess_risk` itself, with reasons)."""
+        try:
+            return ReinstatementRequest.objects.select_related("school", "requested_by", "decided_by").get(
+                pk=int(object_id)
+            )
+        except (ValueError, ReinstatementRequest.DoesNotExist):
+            return None
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

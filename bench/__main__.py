@@ -26,6 +26,10 @@ BENCHMARKS = [
     "bench.record_bounce",
     # Needs ../shared/corpus (CORPUS_DIR overrides); it exposes report_markdown(), not run().
     "bench.classify_corpus:report_markdown",
+    # Through a real gunicorn on loopback (bench/http_load.py); about 3, 2.5 and 1 minutes here.
+    "bench.api_speed",
+    "bench.load",
+    "bench.restart",
 ]
 BUDGET_SECONDS = 600
 

@@ -16,6 +16,7 @@ BENCH_SINGLE_SECONDS (default 8) shortens the single-check rounds, BENCH_BOUNCE_
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import json
 import os
@@ -83,7 +84,7 @@ def _as_unnest_join(sql: str, params: Any) -> tuple[str, Any]:
         raise AssertionError(f"the selector's SQL has no `= ANY(%s::text[])` any more: {sql}")
     alias, column = match[1], match[2]
     joined = re.sub(
-        r'FROM ("\w+") ' + alias + r' ',
+        r'FROM ("\w+") ' + alias + r" ",
         lambda m: f'FROM unnest(%s::text[]) AS q(email) JOIN {m[1]} {alias} ON {alias}."{column}" = q.email ',
         sql.replace(match[0] + " AND ", "").replace(" AND " + match[0], ""),
         count=1,
@@ -189,7 +190,7 @@ def _sections(addresses: list[str], key: str) -> dict[str, Any]:
         finally:
             sql_seconds.append(time.perf_counter() - started)
 
-    for _ in range(3):
+    def one_pass() -> None:
         timed("JSON parse of the body (`json.loads`)", lambda: json.loads(body.decode("utf-8")))
         serializer = CheckInputSerializer(data=data)
         timed("envelope validation (`CheckInputSerializer`)", lambda: serializer.is_valid(raise_exception=True))
@@ -198,10 +199,8 @@ def _sections(addresses: list[str], key: str) -> dict[str, Any]:
         def normalize() -> list[tuple[str, str]]:
             valid = []
             for sent in emails:
-                try:
+                with contextlib.suppress(InvalidEmail):
                     valid.append((sent, normalize_email_fast(sent)))
-                except InvalidEmail:
-                    pass
             return valid
 
         valid = timed("normalization (`normalize_email_fast`, 10,000 calls)", normalize)
@@ -221,6 +220,9 @@ def _sections(addresses: list[str], key: str) -> dict[str, Any]:
             },
         )
         timed("serialization (DRF `JSONRenderer`)", lambda: JSONRenderer().render(result))
+
+    for _ in range(3):
+        one_pass()
 
     selector = steps.pop("selector")
     query = steps["query (execute and fetch, psycopg through Django's cursor)"]
@@ -289,6 +291,7 @@ def _single_checks(port: int, key: str, addresses: list[str]) -> list[tuple[str,
     rounds = []
     for _ in range(SINGLE_ROUNDS):
         for kind in ("healthz", "check"):
+
             def job(rng: random.Random, index: int, kind: str = kind) -> h.Job:
                 return h.Job(kind, "GET", "/healthz" if kind == "healthz" else rng.choice(paths))
 
@@ -340,7 +343,9 @@ def _bounces(port: int, key: str) -> dict[str, Any]:
     api: list[float] = []
     answers: dict[str, dict[str, Any]] = {}
     for events in batches:
-        answer = h.call(port, "POST", "/api/v1/bounces/", h.bounce_batch_body(events), key=key, timeout=GUNICORN_TIMEOUT)
+        answer = h.call(
+            port, "POST", "/api/v1/bounces/", h.bounce_batch_body(events), key=key, timeout=GUNICORN_TIMEOUT
+        )
         if answer.status == 404:
             raise AssertionError("POST /api/v1/bounces/ answers 404: is it mounted in deliverability/api/urls.py?")
         if answer.status != 200:
@@ -432,10 +437,11 @@ def _report(
         f"{bulk['body_bytes'] / 1e6:.2f} MB, answer {bulk['answer_bytes'] / 1e6:.2f} MB, "
         f"{bulk['blocked']:,} addresses blocked ({bulk['rows']:,} rows from the query).",
         "",
-        "| path | median, ms | p95, ms | addresses/s | × SQL |",
+        f"| path | median, ms | p95, ms | addresses/s | {TIMES} SQL |",
         "|---|---:|---:|---:|---:|",
         f"| `POST /api/v1/check/` through gunicorn (HTTP, Django, DRF, the query, JSON both ways) "
-        f"| {h.ms(api.median)} | {h.ms(api.p95)} | {ADDRESSES / api.median:,.0f} | {api.median / raw.median:.1f}{TIMES} |",
+        f"| {h.ms(api.median)} | {h.ms(api.p95)} | {ADDRESSES / api.median:,.0f} "
+        f"| {api.median / raw.median:.1f}{TIMES} |",
         f"| the selector's SQL, captured from it and sent through psycopg directly (execute + fetchall) "
         f"| {h.ms(raw.median)} | {h.ms(raw.p95)} | {ADDRESSES / raw.median:,.0f} | 1.0{TIMES} |",
         f"| *for comparison:* the same query with `JOIN unnest(%s::text[])` in place of `= ANY(%s::text[])`, "
@@ -484,7 +490,7 @@ def _report(
         f"beside `GET /healthz` (a trivial Django view: the floor of the stack), {SINGLE_CLIENTS} concurrent "
         f"clients for {SINGLE_SECONDS:.0f} s each, alternating, {SINGLE_ROUNDS} rounds.",
         "",
-        "| round | endpoint | requests | requests/s | p50, ms | p99, ms | × healthz |",
+        f"| round | endpoint | requests | requests/s | p50, ms | p99, ms | {TIMES} healthz |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     floor: dict[int, float] = {}
@@ -524,7 +530,7 @@ def _report(
         f"then the same rows, classified as the API answered, by a raw `executemany` INSERT in one transaction "
         f"per batch.",
         "",
-        "| path | seconds per batch (each) | events/s | × raw |",
+        f"| path | seconds per batch (each) | events/s | {TIMES} raw |",
         "|---|---|---:|---:|",
         f"| `POST /api/v1/bounces/` through gunicorn (validation, `record_bounce` per event, the answer) | "
         f"{', '.join(f'{s:.1f}' for s in api_b)} | {api_rate:,.0f} | {raw_rate / api_rate:.0f}{TIMES} |",

@@ -352,7 +352,7 @@ counter = itertools.count  # unique event ids across client threads: next() is a
 # address platform-wide for every category, a complaint without a school platform-wide for bulk
 # and automation; a single soft bounce or a delivery suppresses nothing.
 BOUNCE_MIX = (
-    (50, "bounce", 550, "5.1.1", "550 5.1.1 <{email}>: Recipient address rejected: User unknown in virtual mailbox table"),
+    (50, "bounce", 550, "5.1.1", "550 5.1.1 <{email}>: Recipient address rejected: User unknown in local table"),
     (25, "bounce", 452, "4.2.2", "452 4.2.2 <{email}>: Mailbox full"),
     (15, "delivered", 250, "2.0.0", "250 2.0.0 OK"),
     (10, "complaint", None, "", ""),
@@ -447,8 +447,10 @@ def verify_bounces(run: str, acknowledged: Mapping[str, Mapping[str, Any]], *, s
         problems.append(f"{len(lost)} acknowledged events are not in the database, e.g. {lost[:5]}")
     invalid = [event_id for event_id, result in acknowledged.items() if result.get("result") == "invalid"]
     if invalid:
-        problems.append(f"{len(invalid)} events answered `invalid`, e.g. {invalid[:3]}: "
-                        f"{[acknowledged[i].get('errors') for i in invalid[:3]]}")
+        problems.append(
+            f"{len(invalid)} events answered `invalid`, e.g. {invalid[:3]}: "
+            f"{[acknowledged[i].get('errors') for i in invalid[:3]]}"
+        )
 
     # What the policy implies for each stored event (each address has exactly one event).
     expected: dict[str, tuple[str, str, int]] = {}  # email → (categories, reason, cause id)
@@ -479,15 +481,17 @@ def verify_bounces(run: str, acknowledged: Mapping[str, Mapping[str, Any]], *, s
     if extra:
         problems.append(f"{len(extra)} suppressions the policy doesn't imply, e.g. {extra[:5]}")
     if wrong:
-        problems.append(f"{len(wrong)} suppressions differ from the policy, e.g. "
-                        f"{[(email, expected[email], actual[email]) for email in wrong[:3]]}")
+        problems.append(
+            f"{len(wrong)} suppressions differ from the policy, e.g. "
+            f"{[(email, expected[email], actual[email]) for email in wrong[:3]]}"
+        )
     # The answers said the same: an acknowledged hard mailbox_not_found says `suppressed`.
     unsaid = [
         event_id for event_id, result in acknowledged.items()
         if result.get("type") == "hard" and result.get("reason") == "mailbox_not_found" and not result.get("suppressed")
     ]  # fmt: skip
     if unsaid:
-        problems.append(f"{len(unsaid)} answers for a hard mailbox_not_found say `suppressed: false`, e.g. {unsaid[:5]}")
+        problems.append(f"{len(unsaid)} answers for a hard mailbox_not_found say `suppressed: false`: {unsaid[:5]}")
     return Verdict(
         stored=sum(count for *_rest, count, _min in rows),
         acknowledged=len(acked),

@@ -171,9 +171,11 @@ def run() -> str:
 
     problems = list(verdict.problems) + list(retry["problems"]) + mix.bad_answers
     if result.server_errors():
-        problems.append(f"{len(result.server_errors())} requests answered 5xx or nothing: "
-                        f"{h.status_text(Counter(s.status for s in result.server_errors()))}; "
-                        f"first errors: {[s.error for s in result.server_errors()[:3]]}")
+        problems.append(
+            f"{len(result.server_errors())} requests answered 5xx or nothing: "
+            f"{h.status_text(Counter(s.status for s in result.server_errors()))}; "
+            f"first errors: {[s.error for s in result.server_errors()[:3]]}"
+        )
     if blocked != expected_blocked:
         problems.append(f"the check API blocks {blocked} of the {expected_blocked} addresses the run suppressed")
     if mix.sent_events != verdict.acknowledged:
@@ -233,8 +235,8 @@ def _report(
         f"- {mix.sent_events:,} bounce events sent, {verdict.acknowledged:,} acknowledged (`created` or `duplicate`); "
         f"{verdict.stored:,} stored — each acknowledged event exactly once (counted by (source, event id, address)), "
         f"none missing;",
-        f"- {verdict.suppressions:,} suppressions of the run's addresses: exactly the addresses whose stored event is a "
-        f"recipient-side hard `mailbox_not_found` (platform-wide, every category) or a complaint without a school "
+        f"- {verdict.suppressions:,} suppressions of the run's addresses: exactly the addresses whose stored event "
+        f"is a recipient-side hard `mailbox_not_found` (platform-wide, every category) or a complaint without a school "
         f"(platform-wide, bulk and automation), each with its cause event and one `suppressed` change-log entry "
         f"({verdict.changes:,} entries); no suppression without a cause event;",
         f"- the check API, asked about those {expected_blocked:,} addresses after the run, blocks {blocked:,};",

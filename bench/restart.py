@@ -90,14 +90,14 @@ class Restart:
             _pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
             self.times["stop_end"] = time.perf_counter()
             time.sleep(self.outage)
-        except BaseException as error:  # noqa: BLE001 - reported by join()
+        except BaseException as error:
             self.error = error
         finally:
             try:
                 self.times["start_begin"] = time.perf_counter()
                 _pg_ctl("-w", "-t", "60", "-l", self.log, "-o", self.options, "start")
                 self.times["start_end"] = time.perf_counter()
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 self.error = self.error or error
 
     def join(self) -> dict[str, float]:
@@ -255,7 +255,7 @@ def run() -> str:
     ]  # fmt: skip
 
     problems: list[str] = list(verdict.problems) + clients.bad_refusals[:5]
-    server_errors = [s for s in result.samples if s.status >= 500 and s.status != 503 or s.status == 0]
+    server_errors = [s for s in result.samples if (s.status >= 500 and s.status != 503) or s.status == 0]
     if server_errors:
         problems.append(
             f"{len(server_errors)} answers other than 503 among the failures: "
@@ -290,7 +290,7 @@ def _report(
 ) -> str:  # fmt: skip
     duplicates = sum(1 for r in clients.acknowledged.values() if r.get("result") == "duplicate")
     stop = times["stop_end"] - times["stop_begin"]
-    down = times["start_begin"] - times["stop_end"]
+    down_for = times["start_begin"] - times["stop_end"]
     start = times["start_end"] - times["start_begin"]
     lines = [
         "## PostgreSQL restarted under load (issue 10)",
@@ -300,7 +300,7 @@ def _report(
         + ", ".join(f"{share}% {kind.replace('batch', 'batche')}s" for kind, share in MIX.items())
         + f" (single `GET /api/v1/check/`, `POST /api/v1/check/` of {BULK_SIZE:,} addresses, `POST /api/v1/bounces/` "
         f"of {BOUNCE_BATCH} new events). After {BEFORE:.0f} s, `pg_ctl -m fast stop` (open connections cut; "
-        f"took {stop:.1f} s), {down:.1f} s down, then `pg_ctl start` with the cluster's own options (took "
+        f"took {stop:.1f} s), {down_for:.1f} s down, then `pg_ctl start` with the cluster's own options (took "
         f"{start:.1f} s to accept connections); {AFTER:.0f} s more of load. A refused bounce batch is sent again "
         f"{PAUSE_AFTER_REFUSAL} s later, until acknowledged. Load average at the end: {load_avg}. "
         f"Module time {seconds:.0f} s.",
@@ -334,7 +334,8 @@ def _report(
         + (
             f"; {len(refused_after)} requests were refused after that moment (the last "
             f"{h.ms(max(refused_after))} ms after it)"
-            if refused_after else "; no request was refused after that moment"
+            if refused_after
+            else "; no request was refused after that moment"
         )
         + ".",
         f"- Nothing lost: {len(clients.sent_events):,} bounce events sent, {verdict.acknowledged:,} acknowledged "

@@ -124,25 +124,36 @@ class RecordedBounce:
 # --- small shared pieces -------------------------------------------------------------------
 
 
+def _safe_str(text: str) -> str:
+    """No NUL (PostgreSQL refuses it in text and jsonb) and no lone surrogate (JSON allows
+    "\\ud800", neither database driver can encode it)."""
+    text = text.replace("\x00", "")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _clean_text(value: object, limit: int | None = None) -> str:
-    """Text safe for both databases: PostgreSQL refuses NUL in text, and lengths are bounded."""
+    """Text safe for both databases, with a bounded length."""
     if value is None:
         return ""
-    text = str(value).replace("\x00", "")
+    text = _safe_str(str(value))
     return text[:limit] if limit is not None else text
 
 
 def _clean_json(value: Any) -> Any:
-    """JSON safe for PostgreSQL's jsonb (no NUL anywhere) and for JSON at all."""
+    """JSON safe for PostgreSQL's jsonb and for JSON at all."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _safe_str(value)
     if isinstance(value, Mapping):
-        return {_clean_json(str(k)): _clean_json(v) for k, v in value.items()}
+        return {_safe_str(str(k)): _clean_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean_json(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int):
         return value
-    return str(value).replace("\x00", "")
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return _safe_str(str(value))
 
 
 def _advisory_lock(namespace: int, key: str) -> None:
@@ -428,7 +439,9 @@ def record_bounce(
     if action == Action.DELIVERED or event_type == EventType.DELIVERED:
         action, event_type, reason = Action.DELIVERED, EventType.DELIVERED, Reason.DELIVERED
 
-    message_id = _clean_text(message_id, _FIELD_LIMITS["message_id"]).strip()
+    # One form for every source (API, bounce messages, webhooks): no angle brackets, so one
+    # message reported three ways counts once.
+    message_id = _clean_text(message_id, _FIELD_LIMITS["message_id"]).strip().removeprefix("<").removesuffix(">")
     provider_message_id = _clean_text(provider_message_id, _FIELD_LIMITS["provider_message_id"]).strip()
     key = _clean_text(source_event_id, _MAX_SOURCE_EVENT_ID).strip()
     if not key:

@@ -75,7 +75,7 @@ def test_one_event_is_recorded_classified_and_answered(school_a: School) -> None
         "api:platform",
         "e1",
         school_a,
-        "<m1@platform.example>",
+        "m1@platform.example",
     )
     assert stored.occurred_at == datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
 

@@ -582,3 +582,17 @@ def test_incident_decisions_need_a_lead_and_a_note(small_incident_threshold: int
 def test_school_is_optional_everywhere() -> None:
     other = SchoolFactory()
     assert bounce("x@example.com", school=other).event.school == other
+
+
+def test_message_ids_with_and_without_angle_brackets_are_one_message() -> None:
+    bounce(reason="rejected", message_id="<same@platform>", source="api:platform")
+    bounce(reason="rejected", message_id=" same@platform ", source="dsn")
+    assert set(BounceEvent.objects.values_list("message_id", flat=True)) == {"same@platform"}
+    assert active("dead@example.com") == []
+
+
+def test_lone_surrogates_are_stored_safely() -> None:
+    result = bounce("x@example.com", diagnostic="550 bad \ud800 text", raw={"k\udfff": ["\ud800"], "n": float("nan")})
+    event = BounceEvent.objects.get(pk=result.event.pk)
+    assert event.diagnostic == "550 bad ? text"
+    assert event.raw == {"k?": ["?"], "n": None}

@@ -4,8 +4,8 @@ tenant isolation (every portal URL with another school's ids is a 404) and CSRF 
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest

@@ -5,7 +5,7 @@ Measured: (a) a raw bulk INSERT of 10,000 rows, (b) `bulk_create` of the same ro
 lookup of one address's active suppressions, ORM and raw, (d) one set-based query for 10,000
 addresses, raw (`email = ANY(%s)`, and `JOIN unnest(%s)` beside it) and ORM (`email__in`).
 EXPLAIN says which index each lookup uses; the one-address lookup is expected to use the partial
-index `suppression_active_email_idx`, and a warning is printed when it doesn't.
+index `suppression_one_active_per_scope`, and a warning is printed when it doesn't.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SCHOOLS = 200
 BATCH = 10_000
 LOOKUPS = 2_000
 REPEAT = 7
-EXPECTED_INDEX = "suppression_active_email_idx"
+EXPECTED_INDEX = "suppression_one_active_per_scope"
 SCHOOL_SLUG_PREFIX = "bench-scale-"
 TIMES = "\N{MULTIPLICATION SIGN}"
 

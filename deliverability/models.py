@@ -312,7 +312,6 @@ class Suppression(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["email"], condition=Q(lifted_at__isnull=True), name="suppression_active_email_idx"),
             models.Index(fields=["email", "-created_at"], name="suppression_email_time_idx"),
             models.Index(fields=["school", "-created_at"], name="suppression_school_time_idx"),
             models.Index(fields=["-created_at", "-id"], name="suppression_time_idx"),

@@ -62,7 +62,9 @@ def _one_parameter_set(column: str, values: Collection[str]) -> tuple[str, Any]:
     size: a text array on PostgreSQL, a JSON array on SQLite. (`__in` would bind one
     parameter per value: 10,000 of them, past SQLite's limit and slow to plan.)"""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::text[])", list(values)
+        # A semi-join on unnest() walks the unique index of active suppressions; `= ANY(array)`
+        # with 10,000 elements made the planner read the whole table (bench: 2.2x slower).
+        return f"{column} IN (SELECT unnest(%s::text[]))", list(values)
     if connection.vendor == "sqlite":
         return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(values))  # noqa: S608 - identifier
     raise NotImplementedError(f"no set-based lookup for {connection.vendor}")

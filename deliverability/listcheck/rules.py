@@ -225,6 +225,7 @@ def suggest_domain(domain: str) -> str | None:
 # --- disposable and role addresses -----------------------------------------------------------
 
 
+@lru_cache(maxsize=65_536)
 def disposable_domain(domain: str) -> str | None:
     """The entry of the disposable-email-domains list that `domain` falls under (itself or a
     parent: a.b.mailinator.com), or None."""

@@ -82,6 +82,8 @@ def _item(suppression: Suppression, own_email: str) -> BlockingItem:
     smtp = ""
     if cause is not None:
         smtp = " ".join(part for part in (str(cause.smtp_code or ""), cause.status) if part)
+        if cause.smtp_code and cause.diagnostic.lstrip().startswith(str(cause.smtp_code)):
+            smtp = ""  # the diagnostic starts with the codes already ("452 4.2.2 ...", "550-5.1.1 ...")
     return BlockingItem(
         suppression=suppression,
         explanation=suppression_explanation(suppression.reason),

@@ -76,22 +76,18 @@ def _selector_sql(addresses: list[str]) -> tuple[str, Any]:
     return captured[0]
 
 
-def _as_unnest_join(sql: str, params: Any) -> tuple[str, Any]:
-    """The selector's query with `email = ANY(array)` turned into a join on `unnest(array)`: the
-    same rows, for comparison (*Suppressions at scale* found the join uses the partial index)."""
-    match = re.search(r'(\w+)\."(\w+)" = ANY\(%s::text\[\]\)', sql)
-    if match is None:
-        raise AssertionError(f"the selector's SQL has no `= ANY(%s::text[])` any more: {sql}")
-    alias, column = match[1], match[2]
-    joined = re.sub(
-        r'FROM ("\w+") ' + alias + r" ",
-        lambda m: f'FROM unnest(%s::text[]) AS q(email) JOIN {m[1]} {alias} ON {alias}."{column}" = q.email ',
-        sql.replace(match[0] + " AND ", "").replace(" AND " + match[0], ""),
-        count=1,
-    )
-    if joined.count("%s") != len(params) or "unnest" not in joined:
-        raise AssertionError(f"could not rewrite the selector's SQL as a join: {joined}")
-    return joined, params
+# The two ways of matching a column against one array parameter; the benchmark runs the one the
+# selector doesn't, for comparison.
+_ANY = "= ANY(%s::text[])"
+_SEMI_JOIN = "IN (SELECT unnest(%s::text[]))"
+
+
+def _other_form(sql: str) -> tuple[str, str, str]:
+    """(the selector's form, the other form, the selector's SQL written with the other form)."""
+    for mine, other in ((_SEMI_JOIN, _ANY), (_ANY, _SEMI_JOIN)):
+        if mine in sql:
+            return mine, other, sql.replace(mine, other)
+    raise AssertionError(f"the selector's SQL uses neither `{_ANY}` nor `{_SEMI_JOIN}`: {sql}")
 
 
 def _plan(sql: str, params: Any) -> str:
@@ -117,82 +113,109 @@ def _plan(sql: str, params: Any) -> str:
 
 
 def _bulk_check(port: int, key: str, addresses: list[str]) -> dict[str, Any]:
-    """REPEAT runs, alternating the API and the bare SQL, after one untimed run of each."""
+    """REPEAT rounds after one untimed round; each round sends the same list (1) through
+    gunicorn, (2) as the selector's bare SQL through psycopg, (3) as the same SQL with the other
+    array form, (4) through Django's test client in this process, and (5) step by step through
+    the view's parts — so that every figure meets the same machine load."""
     import psycopg
 
     body = json.dumps({"emails": addresses, "category": "bulk"}).encode()
     sql, params = _selector_sql(addresses)
-    unnest_sql, unnest_params = _as_unnest_join(sql, params)
+    form, other_form, other_sql = _other_form(sql)
+    inside = _InProcess(key, body)
     api: list[float] = []
     raw: list[float] = []
-    unnest: list[float] = []
+    other: list[float] = []
     blocked: set[int] = set()
     rows_found: set[int] = set()
-    unnest_found: set[int] = set()
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as direct:
+    other_found: set[int] = set()
+
+    def bare(cursor: Any, query: str, found: set[int]) -> float:
+        started = time.perf_counter()
+        cursor.execute(query, params)
+        found.add(len(cursor.fetchall()))
+        return time.perf_counter() - started
+
+    # Client-side binding, as Django's PostgreSQL backend sends it (the array inlined in the SQL).
+    with (
+        psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, cursor_factory=psycopg.ClientCursor) as direct,
+        direct.cursor() as cursor,
+    ):
         for run in range(REPEAT + 1):
             answer = h.call(port, "POST", "/api/v1/check/", body, key=key)
             if answer.status != 200:
                 raise h.PromiseBroken(f"bulk check answered {answer.status}: {answer.body[:300]!r}")
-            result = answer.json()
-            blocked.add(len(result["blocked"]))
-            started = time.perf_counter()
-            with direct.cursor() as cursor:
-                cursor.execute(sql, params)
-                rows_found.add(len(cursor.fetchall()))
-            elapsed = time.perf_counter() - started
-            started = time.perf_counter()
-            with direct.cursor() as cursor:
-                cursor.execute(unnest_sql, unnest_params)
-                unnest_found.add(len(cursor.fetchall()))
-            unnest_elapsed = time.perf_counter() - started
+            blocked.add(len(answer.json()["blocked"]))
+            raw_seconds = bare(cursor, sql, rows_found)
+            other_seconds = bare(cursor, other_sql, other_found)
+            inside.one_round(record=run > 0)
             if run:
                 api.append(answer.elapsed)
-                raw.append(elapsed)
-                unnest.append(unnest_elapsed)
-    if len(blocked) != 1 or len(rows_found) != 1 or unnest_found != rows_found:
-        raise AssertionError(f"runs disagree: blocked {blocked}, rows {rows_found}, unnest join {unnest_found}")
+                raw.append(raw_seconds)
+                other.append(other_seconds)
+    if len(blocked) != 1 or len(rows_found) != 1 or other_found != rows_found:
+        raise AssertionError(f"runs disagree: blocked {blocked}, rows {rows_found}, other form {other_found}")
     return {
-        "api": _timing(api), "raw": _timing(raw), "unnest": _timing(unnest), "blocked": blocked.pop(),
+        "api": _timing(api), "raw": _timing(raw), "other": _timing(other), "blocked": blocked.pop(),
         "rows": rows_found.pop(), "body_bytes": len(body), "answer_bytes": len(answer.body),
-        "plan": _plan(sql, params), "unnest_plan": _plan(unnest_sql, unnest_params),
+        "plan": _plan(sql, params), "other_plan": _plan(other_sql, params), "form": form, "other_form": other_form,
+        "sections": inside.summary(),
     }  # fmt: skip
 
 
-def _sections(addresses: list[str], key: str) -> dict[str, Any]:
-    """One in-process look at where a bulk check's time goes: each step of the view timed on
-    its own (median of 3), the whole request through Django's test client (middleware,
-    authentication, throttling included), and a cProfile of that request."""
-    from django.db import connection
-    from django.test import Client, override_settings
-    from rest_framework.renderers import JSONRenderer
+QUERY_STEP = "the query (execute and fetch through Django's cursor)"
 
-    from deliverability.addresses import InvalidEmail, normalize_email_fast
-    from deliverability.api.selectors import blocking_suppressions
-    from deliverability.api.serializers import CheckInputSerializer
 
-    body = json.dumps({"emails": addresses, "category": "bulk"}).encode()
-    data = json.loads(body)
-    steps: dict[str, list[float]] = {}
+class _InProcess:
+    """Where a bulk check's time goes, in this process: each step of the view timed on its own,
+    the whole request through Django's test client (middleware, authentication, throttling
+    included), and a cProfile of one request."""
 
-    def timed(name: str, work: Callable[[], Any]) -> Any:
-        started = time.perf_counter()
-        value = work()
-        steps.setdefault(name, []).append(time.perf_counter() - started)
-        return value
+    def __init__(self, key: str, body: bytes) -> None:
+        from django.test import Client
 
-    sql_seconds: list[float] = []
+        self.body = body
+        self.data = json.loads(body)
+        self.client = Client(headers={"Authorization": f"Bearer {key}"})
+        self.steps: dict[str, list[float]] = {}
+        self.whole: list[float] = []
 
-    def time_sql(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            sql_seconds.append(time.perf_counter() - started)
+    def _request(self) -> Any:
+        from django.test import override_settings
 
-    def one_pass() -> None:
-        timed("JSON parse of the body (`json.loads`)", lambda: json.loads(body.decode("utf-8")))
-        serializer = CheckInputSerializer(data=data)
+        with override_settings(ALLOWED_HOSTS=["testserver"]):
+            response = self.client.post("/api/v1/check/", self.body, content_type="application/json", secure=True)
+        if response.status_code != 200:
+            raise AssertionError(f"in-process check answered {response.status_code}")
+        return response
+
+    def one_round(self, *, record: bool) -> None:
+        from django.db import connection
+        from rest_framework.renderers import JSONRenderer
+
+        from deliverability.addresses import InvalidEmail, normalize_email_fast
+        from deliverability.api.selectors import blocking_suppressions
+        from deliverability.api.serializers import CheckInputSerializer
+
+        steps: dict[str, float] = {}
+
+        def timed(name: str, work: Callable[[], Any]) -> Any:
+            started = time.perf_counter()
+            value = work()
+            steps[name] = time.perf_counter() - started
+            return value
+
+        sql_seconds: list[float] = []
+
+        def time_sql(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                sql_seconds.append(time.perf_counter() - started)
+
+        timed("JSON parse of the body (`json.loads`)", lambda: json.loads(self.body.decode("utf-8")))
+        serializer = CheckInputSerializer(data=self.data)
         timed("envelope validation (`CheckInputSerializer`)", lambda: serializer.is_valid(raise_exception=True))
         emails = serializer.validated_data["emails"]
 
@@ -203,14 +226,12 @@ def _sections(addresses: list[str], key: str) -> dict[str, Any]:
                     valid.append((sent, normalize_email_fast(sent)))
             return valid
 
-        valid = timed("normalization (`normalize_email_fast`, 10,000 calls)", normalize)
+        valid = timed(f"normalization (`normalize_email_fast`, {len(emails):,} calls)", normalize)
         normalized = {n for _, n in valid}
-        before = len(sql_seconds)
         with connection.execute_wrapper(time_sql):
             found = timed("selector", lambda: blocking_suppressions(normalized, category="bulk", school_id=None))
-        steps.setdefault("query (execute and fetch, psycopg through Django's cursor)", []).append(
-            sum(sql_seconds[before:])
-        )
+        steps[QUERY_STEP] = sum(sql_seconds)
+        steps["rows → dicts in the selector"] = max(0.0, steps.pop("selector") - steps[QUERY_STEP])
         result = timed(
             "building the answer's lists",
             lambda: {
@@ -220,43 +241,31 @@ def _sections(addresses: list[str], key: str) -> dict[str, Any]:
             },
         )
         timed("serialization (DRF `JSONRenderer`)", lambda: JSONRenderer().render(result))
+        started = time.perf_counter()
+        self._request()
+        whole = time.perf_counter() - started
+        if record:
+            for name, seconds in steps.items():
+                self.steps.setdefault(name, []).append(seconds)
+            self.whole.append(whole)
 
-    for _ in range(3):
-        one_pass()
-
-    selector = steps.pop("selector")
-    query = steps["query (execute and fetch, psycopg through Django's cursor)"]
-    steps["rows → dicts in the selector"] = [max(0.0, s - q) for s, q in zip(selector, query, strict=True)]
-
-    with override_settings(ALLOWED_HOSTS=["testserver"]):
-        client = Client(headers={"Authorization": f"Bearer {key}"})
-
-        def request() -> Any:
-            return client.post("/api/v1/check/", body, content_type="application/json", secure=True)
-
-        whole = []
-        for _ in range(5):
-            started = time.perf_counter()
-            response = request()
-            whole.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise AssertionError(f"in-process check answered {response.status_code}")
+    def summary(self) -> dict[str, Any]:
         profile = cProfile.Profile()
         profile.enable()
-        request()
+        self._request()
         profile.disable()
-    stats = pstats.Stats(profile)
-    top = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:8]  # type: ignore[attr-defined]
-    hot = []
-    for (filename, line, function), (_cc, calls, tottime, _cumtime, _callers) in top:
-        short = re.sub(r".*/(site-packages|lib/python3\.\d+|work/main)/", "", filename)
-        hot.append((f"{short}:{line}({function})", calls, tottime))
-    return {
-        "steps": {name: statistics.median(values) for name, values in steps.items()},
-        "in_process": statistics.median(whole),
-        "hot": hot,
-        "profile_total": sum(item[1][2] for item in stats.stats.items()),  # type: ignore[attr-defined]
-    }
+        stats: Any = pstats.Stats(profile)
+        top = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:8]
+        hot = []
+        for (filename, line, function), (_cc, calls, tottime, _cumtime, _callers) in top:
+            short = re.sub(r".*/(site-packages|lib/python3\.\d+|work/main)/", "", filename)
+            hot.append((f"{short}:{line}({function})", calls, tottime))
+        return {
+            "steps": {name: statistics.median(values) for name, values in self.steps.items()},
+            "in_process": statistics.median(self.whole),
+            "hot": hot,
+            "profile_total": sum(item[1][2] for item in stats.stats.items()),
+        }
 
 
 # -- 2. single checks ------------------------------------------------------------------------------------
@@ -400,24 +409,24 @@ def run() -> str:
             bounces = _bounces(server.port, key) if BOUNCE_BATCHES else None
             errors = server.error_lines()
             workers = server.workers
-        sections = _sections(addresses, key)
         check_queries = _queries_of_one_check(key, addresses[0])
     finally:
         _reset()
     if errors:
         raise h.PromiseBroken("the server logged errors:\n" + "\n".join(errors[:20]))
     return _report(
-        counts=counts, load_seconds=load_seconds, bulk=bulk, sections=sections, single=single,
+        counts=counts, load_seconds=load_seconds, bulk=bulk, single=single,
         check_queries=check_queries, bounces=bounces, workers=workers, seconds=time.perf_counter() - began,
     )  # fmt: skip
 
 
 def _report(
-    *, counts: dict[str, int], load_seconds: float, bulk: dict[str, Any], sections: dict[str, Any],
+    *, counts: dict[str, int], load_seconds: float, bulk: dict[str, Any],
     single: list[tuple[str, h.LoadResult]], check_queries: Counter[str], bounces: dict[str, Any] | None, workers: int,
     seconds: float,
 ) -> str:  # fmt: skip
-    api, raw, unnest = bulk["api"], bulk["raw"], bulk["unnest"]
+    api, raw, other = bulk["api"], bulk["raw"], bulk["other"]
+    sections = bulk["sections"]
     end_to_end = api.median
     lines = [
         "## API speed (issue 6)",
@@ -433,7 +442,10 @@ def _report(
         "",
         f"### Bulk check of {ADDRESSES:,} addresses ({PRESENT_SHARE:.0%} suppressed), end to end",
         "",
-        f"{REPEAT} runs after one untimed run, the API and the bare SQL alternating. Request body "
+        f"{REPEAT} rounds after one untimed round; each round sends the list through gunicorn, then the "
+        f"selector's SQL (captured from it) through psycopg, the same with the other array form, and then "
+        f"measures the view's steps in-process (below), so that every figure meets the same machine load. "
+        f"Request body "
         f"{bulk['body_bytes'] / 1e6:.2f} MB, answer {bulk['answer_bytes'] / 1e6:.2f} MB, "
         f"{bulk['blocked']:,} addresses blocked ({bulk['rows']:,} rows from the query).",
         "",
@@ -442,19 +454,21 @@ def _report(
         f"| `POST /api/v1/check/` through gunicorn (HTTP, Django, DRF, the query, JSON both ways) "
         f"| {h.ms(api.median)} | {h.ms(api.p95)} | {ADDRESSES / api.median:,.0f} "
         f"| {api.median / raw.median:.1f}{TIMES} |",
-        f"| the selector's SQL, captured from it and sent through psycopg directly (execute + fetchall) "
+        f"| the selector's SQL, captured from it and sent through psycopg directly (execute + fetchall, "
+        f"client-side binding as Django's backend does) "
         f"| {h.ms(raw.median)} | {h.ms(raw.p95)} | {ADDRESSES / raw.median:,.0f} | 1.0{TIMES} |",
-        f"| *for comparison:* the same query with `JOIN unnest(%s::text[])` in place of `= ANY(%s::text[])`, "
-        f"through psycopg | {h.ms(unnest.median)} | {h.ms(unnest.p95)} | {ADDRESSES / unnest.median:,.0f} | "
-        f"{unnest.median / raw.median:.2f}{TIMES} |",
+        f"| *for comparison:* the same SQL with `{bulk['other_form']}` in place of the selector's "
+        f"`{bulk['form']}`, through psycopg | {h.ms(other.median)} | {h.ms(other.p95)} | "
+        f"{ADDRESSES / other.median:,.0f} | {other.median / raw.median:.2f}{TIMES} |",
         "",
-        f"The selector's plan: {bulk['plan']}. With the join: {bulk['unnest_plan']}.",
+        f"Plans (`EXPLAIN`): the selector's (`{bulk['form']}`) {bulk['plan']}; with `{bulk['other_form']}` "
+        f"{bulk['other_plan']}.",
         "",
-        "Where the time goes: each step of the view run on its own in the benchmark's process (median of 3), "
-        "then the whole request in-process through Django's test client (middleware, authentication, "
-        "throttling included); the end-to-end median minus that is HTTP on loopback, gunicorn, and the client "
-        "building the body and reading the answer. The query's time varies by tens of ms from run to run on "
-        "this busy machine, so small differences are noise.",
+        f"Where the time goes: each step of the view run on its own in the benchmark's process, then the whole "
+        f"request in-process through Django's test client (middleware, authentication, throttling included), "
+        f"medians of the same {REPEAT} rounds; the end-to-end median minus the in-process one is HTTP on "
+        f"loopback, gunicorn, and the client building the body and reading the answer. The query's time varies "
+        f"by tens of ms from run to run on this busy machine: small differences are noise.",
         "",
         "| step | ms | share of the in-process request |",
         "|---|---:|---:|",

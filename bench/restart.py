@@ -344,6 +344,12 @@ def _report(
         f"outage, and their resend answered `duplicate`. {verdict.suppressions:,} "
         f"suppressions, exactly those the policy implies.",
     ]
+    lines += [
+        "",
+        "The checks come back after the bounce batches because every client whose batch was refused sends it "
+        "again first: the workers take those batches as soon as the database is back, and the checks queue "
+        "behind them.",
+    ]
     if errors:
         lines += ["", f"The server logged {len(errors)} error lines (the database outage), e.g.: `{errors[0][:200]}`"]
     return "\n".join(lines)

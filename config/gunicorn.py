@@ -17,3 +17,6 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 limit_request_line = 8190
 limit_request_field_size = 16380
+# gunicorn 27's control socket lives in the user's home by default and is shared by every
+# gunicorn of that user; the back office doesn't use it.
+control_socket_disable = True

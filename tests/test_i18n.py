@@ -7,15 +7,17 @@ from __future__ import annotations
 import ast
 import gettext
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation.template import templatize
 
 from deliverability import reinstatement as flow
@@ -39,6 +41,14 @@ SOURCES = [
     "templates/emails",
 ]
 REASON = "The client confirmed she cleared her mailbox yesterday."
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test() -> Iterator[None]:
+    """LocaleMiddleware leaves the last request's language active in this thread: put English
+    back, so later tests (and their service calls) don't run in Polish."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 # --- the catalogue -------------------------------------------------------------------------

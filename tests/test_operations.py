@@ -131,3 +131,24 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_an_api_request_during_a_database_outage_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deliverability.api import views
+    from deliverability.api.services import issue_api_key
+
+    key = issue_api_key(name="mailer", school=None, actor_label="test").secret
+
+    def database_down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "check_addresses", database_down)
+    response = Client().post(
+        "/api/v1/check/",
+        {"emails": ["a@example.com"], "category": "bulk"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"

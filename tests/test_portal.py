@@ -4,15 +4,17 @@ tenant isolation (every portal URL with another school's ids is a 404) and CSRF 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from deliverability import reinstatement as flow
 from deliverability.models import AuditEvent, Contact, ReinstatementRequest, School, Suppression
@@ -31,6 +33,14 @@ FOREIGN_DIAGNOSTIC = (
     "return-path bounces+school-b-4711@mail.platform.test; Message-ID: <4711.school-b@platform.test>; "
     "also failed: piotr@other.example"
 )
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test() -> Iterator[None]:
+    """LocaleMiddleware leaves the last request's language active in this thread: put English
+    back, so later tests (and their service calls) don't run in Polish."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def blocked_contact(

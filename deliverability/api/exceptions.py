@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
@@ -57,10 +58,15 @@ def flatten_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every exception of an API view becomes the error
     shape. Unexpected ones are logged with their traceback and answer a JSON 500 — a client
     of a JSON API should never have to parse an HTML error page."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down or restarting: re-raised, so DatabaseUnavailableMiddleware
+        # answers a fast 503 with Retry-After (a 500 would tell the mailer not to retry).
+        set_rollback()
+        return None
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

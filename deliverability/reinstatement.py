@@ -285,9 +285,7 @@ def submit_reinstatement_request(
     return request
 
 
-def withdraw_reinstatement_request(
-    *, request: ReinstatementRequest, acting_user: User
-) -> ReinstatementRequest:
+def withdraw_reinstatement_request(*, request: ReinstatementRequest, acting_user: User) -> ReinstatementRequest:
     """The owner takes a pending request back."""
     if not School.objects.filter(pk=request.school_id, memberships__user=acting_user).exists():
         raise PermissionDenied("Only an owner of the school can withdraw its requests.")

@@ -28,6 +28,6 @@ done
 cd "$tmp"
 # LOCALE_PATHS[0] is the project's locale/: makemessages writes the real .po.
 PYTHONPATH="$root" DJANGO_SETTINGS_MODULE=config.settings DATABASE_URL=sqlite:///:memory: \
-  "$python" -m django makemessages --locale pl --no-obsolete --no-wrap --ignore '*.txt~'
+  "$python" -m django makemessages --locale pl --no-obsolete --no-wrap
 cd "$root"
 msgfmt --check --statistics -o locale/pl/LC_MESSAGES/django.mo locale/pl/LC_MESSAGES/django.po

@@ -4,12 +4,15 @@ anonymous) and the rules for tests that need PostgreSQL, Chromium or the shared 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 
 from deliverability.models import School
 from tests import factories
@@ -39,6 +42,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("postgres") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """A request in Polish leaves Polish active in the test thread (LocaleMiddleware); reset it
+    so the next test's messages don't depend on test order."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

@@ -163,8 +163,15 @@ def test_an_approved_request_makes_the_address_sendable_again(
     assert [m.to for m in mailoutbox] == [["owner@school-a.example"]]
 
     owner_sees_the_decision(page, base, "reinstatement-approve", "approved", note)
+    # The language switcher: the same page in Polish.
+    page.select_option("#language-select", "pl")
+    page.click("form.language button[type=submit]")
+    page.wait_for_selector("text=Moje prośby")
+    row = page.locator(f'tr.request-row[data-email="{ADDRESS}"]')
+    assert "Zatwierdzono" in row.inner_text() and "Okres próbny" in row.inner_text()
+    page.screenshot(path=str(OUTPUT / "reinstatement-approve-9-owner-polish.png"), full_page=True)
     page.goto(f"{base}/portal/schools/school-a/blocked/")
-    assert "none of your contacts is blocked" in page.inner_text("main")
+    assert "żaden z Twoich kontaktów nie jest zablokowany" in page.inner_text("main")
 
 
 def test_a_rejected_request_leaves_the_suppression(

@@ -377,7 +377,7 @@ def _pages(facts: dict[str, Any]) -> list[PageResult]:
             [],
         ),
         (
-            "Bounce events, sender side, last 7 days",
+            "Bounce events, sender side only",
             "/admin/deliverability/bounceevent/?sender_side__exact=1",
             "the sender-side rows",
             EVENT_ROWS_SQL.format(where="WHERE be.sender_side"),

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "anymail",
+    "django_tasks_db",
     "deliverability",
 ]
 
@@ -102,6 +103,13 @@ CACHES = {
         "LOCATION": "django_cache",
     }
 }
+
+# Background work (list checks): Django's tasks framework, queued in the database and run by
+# `manage.py db_worker` (django-tasks-db), which `make run` and `make serve` start.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Lists uploaded to the portal's list check and their reports: private files, never served.
+LIST_CHECK_DIR = Path(env_str("LIST_CHECK_DIR", str(BASE_DIR / "var" / "listchecks")))
+LIST_CHECK_MAX_UPLOAD_BYTES = env_int("LIST_CHECK_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

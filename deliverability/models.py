@@ -502,3 +502,49 @@ class ApiKey(models.Model):
     def actor_label(self) -> str:
         """Who acted, in audit events written for requests made with this key."""
         return f"api:{self.prefix}"
+
+
+class ListCheckStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting to start")
+    RUNNING = "running", _("Checking")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ListCheck(models.Model):
+    """An owner's check of a contact list before import (issue 9): the upload, where its
+    background task is, and what it found. Paths are relative to settings.LIST_CHECK_DIR, which
+    is never served: the report is downloaded through the portal, scoped to the school."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="list_checks")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    original_name = models.CharField(max_length=255)
+    upload_path = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=ListCheckStatus.choices, default=ListCheckStatus.QUEUED)
+    progress = models.FloatField(default=0.0)  # 0 to 1 of the file read
+    rows_done = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)  # ListCheckResult.as_dict()
+    worst_rows = models.JSONField(default=list, blank=True)  # the first rows to fix, with their details
+    report_path = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)  # why it failed, for the person who uploaded the file
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["school", "-created_at"], name="listcheck_school_time_idx")]
+        constraints = [
+            models.CheckConstraint(condition=_in_choices("status", ListCheckStatus), name="listcheck_status_valid"),
+            models.CheckConstraint(condition=Q(progress__gte=0.0, progress__lte=1.0), name="listcheck_progress_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.school} {self.original_name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ListCheckStatus.DONE, ListCheckStatus.FAILED)

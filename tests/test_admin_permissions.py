@@ -4,8 +4,6 @@ Nobody edits raw payloads or notes, and nobody deletes audit or bounce events.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -15,12 +13,6 @@ from tests.conftest import client_for
 from tests.factories import BounceEventFactory, ContactFactory, SuppressionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """The cast's users are made per test; a production-strength hash costs a second each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 A = "/admin/deliverability"

@@ -27,12 +27,6 @@ from tests.factories import SuppressionFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """The cast's users are made per test; a production-strength hash costs a second each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 LIST = "/admin/deliverability/suppression/"
 ADD = "/admin/deliverability/suppression/add/"
 IMPORT = "/admin/deliverability/suppression/import/"

@@ -24,12 +24,6 @@ from tests.factories import BounceEventFactory, ContactFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """The cast's users are made per test; a production-strength hash costs a second each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 ADDRESS_URL = "/admin/deliverability/bounceevent/address/"
 NOW = timezone.now()
 

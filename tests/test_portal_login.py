@@ -101,6 +101,15 @@ def test_the_admin_login_form_can_use_the_same_throttle(support: User) -> None:
     assert not form.is_valid() and LOCKED in str(form.errors)
 
 
+def test_the_admin_login_is_throttled(support: User) -> None:
+    client = Client(REMOTE_ADDR="198.51.100.8")
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "support", "password": "wrong"})
+    response = client.post("/admin/login/", {"username": "support", "password": "demo"})
+    assert response.status_code == 200 and LOCKED in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
 # --- password reset ------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: help run serve test lint typecheck migrations-check test-sqlite test-postgres bench clean
 
 help:
-	@echo "make run    – the back office on http://127.0.0.1:8000 (SQLite under var/, demo data)"
+	@echo "make run    – the back office on http://127.0.0.1:8000 (SQLite under var/, demo data, task worker)"
 	@echo "make test   – lint, types, migrations check, tests on SQLite and on a throwaway PostgreSQL"
 	@echo "make bench  – benchmarks on a throwaway PostgreSQL, results in docs/benchmarks.md"
 
@@ -38,14 +38,19 @@ run: $(STAMP) | var
 	@echo "  Back office:  http://127.0.0.1:8000/admin/   (support / demo, lead / demo)"
 	@echo "  Owner portal: http://127.0.0.1:8000/portal/  (owner / demo)"
 	@echo
+	@# The task worker (list checks) runs beside the server and stops with it (Ctrl+C included).
+	$(PY) manage.py db_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # Production-like: gunicorn (config/gunicorn.py) against DATABASE_URL, static files by
-# whitenoise. Needs the production environment of docs/deploy.md.
+# whitenoise, and the task worker beside it. Needs the production environment of docs/deploy.md.
 serve: $(STAMP) | var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py db_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.py
 
 lint: $(STAMP)

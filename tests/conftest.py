@@ -18,6 +18,16 @@ from django.utils import translation
 from deliverability.models import School
 from tests import factories
 
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots (git-ignored)
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium as root on a closed network: without these it fails or hangs.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 
 
@@ -110,3 +120,31 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A page of headless Debian Chromium (Playwright). Browser tests run in the SQLite pass
+    only; REQUIRE_BROWSER=1 turns a missing Chromium or Playwright into a failure."""
+    if is_postgres():
+        pytest.skip("the browser tests run in the SQLite pass only")
+    require("browser", CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require("browser", False, "Playwright is not installed")
+        raise
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test body
+    # are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()

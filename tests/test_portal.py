@@ -17,7 +17,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone, translation
 
 from deliverability import reinstatement as flow
-from deliverability.models import AuditEvent, Contact, ReinstatementRequest, School, Suppression
+from deliverability.models import AuditEvent, Contact, ListCheck, ReinstatementRequest, School, Suppression
 from deliverability.portal import urls as portal_urls
 from deliverability.services import record_bounce
 from tests.conftest import client_for
@@ -450,7 +450,13 @@ def test_a_failed_reinstatement_shows_in_my_requests(
 def foreign(school_b: School, owner_b: User) -> dict[str, Any]:
     """School B's contact and request, which owner A must never reach."""
     contact = blocked_contact(school_b, "b-secret@example.org")
-    return {"school": school_b, "contact": contact, "request": submit(owner_b, school_b, contact.email)}
+    check = ListCheck.objects.create(school=school_b, original_name="b-secret.csv", upload_path="b/upload")
+    return {
+        "school": school_b,
+        "contact": contact,
+        "request": submit(owner_b, school_b, contact.email),
+        "list_check": check,
+    }
 
 
 # (URL name, method, how to build a URL owner A must not reach)
@@ -464,6 +470,12 @@ ISOLATION = [
     ("request", "post", lambda a, b: reverse("portal:request", args=[a.slug, b["contact"].pk])),
     ("requests", "get", lambda a, b: reverse("portal:requests") + f"?school={b['school'].slug}"),
     ("withdraw", "post", lambda a, b: reverse("portal:withdraw", args=[b["request"].pk])),
+    ("list_check", "get", lambda a, b: reverse("portal:list_check", args=[b["school"].slug])),
+    ("list_check", "post", lambda a, b: reverse("portal:list_check", args=[b["school"].slug])),
+    # Owner A's own school with B's check id.
+    ("list_check_detail", "get", lambda a, b: reverse("portal:list_check_detail", args=[a.slug, b["list_check"].pk])),
+    ("list_check_status", "get", lambda a, b: reverse("portal:list_check_status", args=[a.slug, b["list_check"].pk])),
+    ("list_check_report", "get", lambda a, b: reverse("portal:list_check_report", args=[a.slug, b["list_check"].pk])),
 ]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.tasks import task
@@ -46,7 +46,7 @@ def list_check_path(relative: str) -> Path:
     return Path(settings.LIST_CHECK_DIR) / relative
 
 
-def start_list_check(*, school: School, uploaded_by: AbstractBaseUser | None, upload: UploadedFile) -> ListCheck:
+def start_list_check(*, school: School, uploaded_by: User | None, upload: UploadedFile) -> ListCheck:
     """Store the upload under LIST_CHECK_DIR (a fresh directory; the original name is only
     shown, never used as a path) and queue its check. The row and the queued task commit
     together."""
@@ -84,7 +84,9 @@ def worst_rows(report: Path, layout: ListLayout, *, limit: int = WORST_ROWS_LIMI
                 continue
             verdict, detail, suggestion, row = record[-4:]
             email = record[layout.email_column] if layout.email_column < len(record) - 4 else ""
-            found.append({"row": int(row), "email": email, "verdict": verdict, "detail": detail, "suggestion": suggestion})
+            found.append(
+                {"row": int(row), "email": email, "verdict": verdict, "detail": detail, "suggestion": suggestion}
+            )
             if len(found) >= limit:
                 break
     return found

@@ -170,6 +170,8 @@ def run() -> str:
     verdicts = ", ".join(f"{k} {v:,}" for k, v in with_dns["counts"].items())
     return "\n".join(
         [
+            "## Checking a contact list before import (issue 9)",
+            "",
             f"`check_list` on generated lists (semicolon CSV with a BOM, as Polish Excel saves it; "
             f"{DISTINCT_DOMAINS:,} distinct domains; {len(suppress):,} addresses of the 100k list suppressed "
             "platform-wide), each run in a process of its own. Rows per CPU second hold still when other work "

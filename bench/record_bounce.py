@@ -131,6 +131,8 @@ def run() -> str:
 
     return "\n".join(
         [
+            "## record_bounce: the policy's throughput (issue 3)",
+            "",
             f"{EVENTS:,} events in batches of {BATCH:,} ({stored:,} stored, {suppressions:,} suppressions and "
             f"{changes:,} change-log entries made by the policy).",
             "",

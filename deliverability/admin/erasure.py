@@ -13,12 +13,13 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from deliverability.addresses import InvalidEmail, normalize_email
+from deliverability.admin.forms import AddressAndNoteForm
 from deliverability.admin.timeline import address_url
 from deliverability.erasure import erase_address, erasure_plan
 from deliverability.services import Actor, ServiceError
 
 
-class EraseForm(forms.Form):
+class EraseForm(AddressAndNoteForm):
     email = forms.CharField(label=_("Address"), max_length=320)
     note = forms.CharField(
         label=_("Note"),
@@ -27,18 +28,6 @@ class EraseForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
     )
     confirm = forms.BooleanField(label=_("I understand that this cannot be undone."))
-
-    def clean_email(self) -> str:
-        try:
-            return normalize_email(self.cleaned_data["email"])
-        except InvalidEmail as error:
-            raise forms.ValidationError(_("Not a valid address: %(error)s"), params={"error": error}) from None
-
-    def clean_note(self) -> str:
-        note: str = self.cleaned_data["note"].strip()
-        if not note:
-            raise forms.ValidationError(_("A note is required."))
-        return note
 
 
 def erase_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:

@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from deliverability import services, suppression_csv
-from deliverability.addresses import InvalidEmail, normalize_email
+from deliverability.admin.forms import AddressAndNoteForm
 from deliverability.admin.scale import BigTableAdmin, SchoolSlugFilter
 from deliverability.admin.timeline import address_link, address_url
 from deliverability.explanations import suppression_explanation
@@ -81,7 +81,7 @@ class SchoolAutocomplete(AutocompleteSelect):
         return super().optgroups(name, [v for v in value if str(v).isdigit()], attrs)
 
 
-class ManualSuppressionForm(forms.Form):
+class ManualSuppressionForm(AddressAndNoteForm):
     email = forms.CharField(label=_("Address"), max_length=320)
     school = forms.ModelChoiceField(
         label=_("School"),
@@ -105,18 +105,6 @@ class ManualSuppressionForm(forms.Form):
         widget = SchoolAutocomplete(Suppression._meta.get_field("school"), admin_site)
         widget.choices = school_field.choices
         school_field.widget = widget
-
-    def clean_email(self) -> str:
-        try:
-            return normalize_email(self.cleaned_data["email"])
-        except InvalidEmail as error:
-            raise forms.ValidationError(_("Not a valid address: %(error)s"), params={"error": error}) from None
-
-    def clean_note(self) -> str:
-        note: str = self.cleaned_data["note"].strip()
-        if not note:
-            raise forms.ValidationError(_("A note is required."))
-        return note
 
 
 class LiftForm(forms.Form):

@@ -62,6 +62,18 @@ def fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_throttle_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """API throttle counters live partly in process memory; each test starts with none, and a
+    worker's count reaches the shared cache only on its first request (or near the limit), so
+    pinned query counts don't depend on how fast the machine is. Tests of the syncing set
+    SYNC_SECONDS themselves."""
+    from deliverability.api import throttling
+
+    throttling.reset_local_counts()
+    monkeypatch.setattr(throttling, "SYNC_SECONDS", 3600.0)
+
+
+@pytest.fixture(autouse=True)
 def _english_after_each_test() -> Iterator[None]:
     """A request in Polish leaves Polish active in the test thread (LocaleMiddleware); reset it
     so the next test's messages don't depend on test order."""

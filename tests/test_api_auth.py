@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from deliverability.api import throttling
 from deliverability.api.authentication import hash_key
 from deliverability.api.services import issue_api_key
 from deliverability.api.throttling import ApiKeyRateThrottle, parse_rate
@@ -142,7 +143,7 @@ def test_last_used_is_written_at_most_once_a_minute(platform_secret: str, django
     assert check_one(client).status_code == 200
     first = ApiKey.objects.get().last_used_at
     assert first is not None
-    with django_assert_num_queries(8):  # no UPDATE of the key (see test_api_check for the 8)
+    with django_assert_num_queries(2):  # the key and the check: no UPDATE of the key
         check_one(client)
     assert ApiKey.objects.get().last_used_at == first
     ApiKey.objects.update(last_used_at=first - timedelta(minutes=2))
@@ -245,3 +246,27 @@ def test_last_used_at_is_not_updated_for_refused_keys(platform_secret: str) -> N
     before = ApiKey.objects.get().last_used_at
     check_one(bearer(platform_secret))
     assert ApiKey.objects.get().last_used_at == before
+
+
+def test_a_worker_writes_its_count_to_the_shared_cache_at_most_once_a_second(
+    settings, monkeypatch, platform_secret: str
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100/min"}}
+    monkeypatch.setattr(throttling, "SYNC_SECONDS", 1.0)
+    now = [1_000_000.0]
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", staticmethod(lambda: now[0]))
+    client = bearer(platform_secret)
+    key_pk = ApiKey.objects.get().pk
+    cache_key = f"api-throttle:{key_pk}:60:{1_000_000 // 60}"
+    for _ in range(10):
+        assert check_one(client).status_code == 200
+    assert cache.get(cache_key) == 1  # the first request synced; nine are pending in this worker
+    now[0] += 1.5
+    assert check_one(client).status_code == 200
+    assert cache.get(cache_key) == 11  # the nine pending and this one
+    # Another worker's requests meanwhile count against the same limit.
+    cache.set(cache_key, 95)
+    now[0] += 1.5
+    results = [check_one(client).status_code for _ in range(8)]
+    assert results == [200] * 5 + [429] * 3  # near the limit every request syncs: 100 exactly
+    assert cache.get(cache_key) == 100

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from deliverability.dsn import MessageKind, ParsedMessage, parse_message
+from tests.conftest import require
 
 # -- building test messages -------------------------------------------------------------------------------
 
@@ -871,12 +872,10 @@ def _corpus_or_skip() -> Path:
     from bench.classify_corpus import sisimai_dir
 
     folder = sisimai_dir()
-    if (folder / "expected.tsv").is_file():
-        return folder
-    message = f"the shared bounce corpus is not at {folder} (set CORPUS_DIR)"
-    if os.environ.get("REQUIRE_CORPUS") == "1":
-        pytest.fail(f"REQUIRE_CORPUS=1 but {message}")
-    pytest.skip(message)
+    require(
+        "corpus", (folder / "expected.tsv").is_file(), f"the shared bounce corpus is not at {folder} (set CORPUS_DIR)"
+    )
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -45,14 +45,18 @@ def is_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests marked `postgres` run in the PostgreSQL pass of `make test`; in the SQLite pass
-    # they skip (make test's PostgreSQL pass is itself mandatory under REQUIRE_POSTGRES=1).
-    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass of `make test`")
+    """Which pass of `make test` runs a test: `postgres` tests the PostgreSQL pass, `browser`
+    tests the SQLite pass (one Chromium run is enough). Both passes are mandatory in CI, so
+    nothing skipped here goes unrun."""
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    other_pass = {
+        "postgres": (not on_postgres, "needs PostgreSQL: runs in the PostgreSQL pass of `make test`"),
+        "browser": (on_postgres, "drives Chromium: runs in the SQLite pass of `make test`"),
+    }
     for item in items:
-        if item.get_closest_marker("postgres") is not None:
-            item.add_marker(skip)
+        for marker, (elsewhere, reason) in other_pass.items():
+            if elsewhere and item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(autouse=True)
@@ -138,8 +142,6 @@ def client_for(user: User) -> Client:
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A page of headless Debian Chromium (Playwright). Browser tests run in the SQLite pass
     only; REQUIRE_BROWSER=1 turns a missing Chromium or Playwright into a failure."""
-    if is_postgres():
-        pytest.skip("the browser tests run in the SQLite pass only")
     require("browser", CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')")
     try:
         from playwright import sync_api
